@@ -1,0 +1,1 @@
+"""Classification: labels, the classifier interface, the trained model and its safety rules."""

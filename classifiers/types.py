@@ -1,0 +1,45 @@
+"""The values classification takes and returns, shared by the daemon and the admin CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+LABELS: tuple[str, ...] = (
+    "complaint",
+    "feedback",
+    "data_protection",
+    "safeguarding",
+    "hr",
+    "social_care",
+)
+OUT_OF_SCOPE: frozenset[str] = frozenset({"data_protection", "safeguarding", "hr", "social_care"})
+
+
+@dataclass(frozen=True)
+class ClassifierInput:
+    subject: str
+    body: str
+    sender: str = ""
+
+
+@dataclass(frozen=True)
+class Classification:
+    """A label with its calibrated confidence and why it was given."""
+
+    label: str
+    confidence: float
+    needs_review: bool
+    model_version: str
+    flags: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
+
+
+class Classifier(Protocol):
+    """Anything that labels a batch of messages."""
+
+    @property
+    def version(self) -> str: ...
+
+    def classify(self, items: Sequence[ClassifierInput]) -> list[Classification]: ...

@@ -1,0 +1,5 @@
+"""`python -m daemon` is the `candour` command."""
+
+from daemon.cli import main
+
+main()

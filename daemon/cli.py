@@ -1,0 +1,240 @@
+"""The `candour` command line: run the daemon, check configuration, inspect cases.
+
+Exit codes: 0 success; 1 usage or not found; 2 configuration error; 3 database error;
+75 a mailbox could not be processed (try again later); 78 no mailbox is usable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from daemon import logs
+from daemon.config import Config, ConfigError, load_config
+from models import cases, outbox
+from models.database import Database, DatabaseError
+from models.schema import Case
+
+DEFAULT_CONFIG = Path("/etc/candour/candour.toml")
+EXIT_CONFIG = 2
+EXIT_DATABASE = 3
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=DEFAULT_CONFIG,
+    envvar="CANDOUR_CONFIG",
+    show_default=True,
+    help="Configuration file (TOML).",
+)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"candour: {message}", err=True)
+    sys.exit(code)
+
+
+def _config(path: Path) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        _fail(f"configuration error:\n{exc}", EXIT_CONFIG)
+
+
+@contextmanager
+def _database(config: Config) -> Iterator[Database]:
+    db = Database(config.database.url)
+    try:
+        db.upgrade()
+        yield db
+    except DatabaseError as exc:
+        _fail(str(exc), EXIT_DATABASE)
+    finally:
+        db.dispose()
+
+
+@click.group()
+@click.version_option(package_name="candour-triage")
+def main() -> None:
+    """Candour: a complaints-inbox daemon."""
+
+
+@main.command()
+@config_option
+@click.option("--once", is_flag=True, help="Process what is waiting, deliver, and exit.")
+def run(config_path: Path, once: bool) -> None:
+    """Run the daemon (JSON log lines on stderr)."""
+    from daemon.worker import Worker
+
+    config = _config(config_path)
+    logs.configure(config.daemon.log_level)
+    try:
+        worker = Worker.build(config)
+    except ConfigError as exc:
+        _fail(f"configuration error:\n{exc}", EXIT_CONFIG)
+    except DatabaseError as exc:
+        _fail(str(exc), EXIT_DATABASE)
+    status = asyncio.run(worker.run_once() if once else worker.run_forever())
+    sys.exit(status)
+
+
+@main.command("check-config")
+@config_option
+def check_config(config_path: Path) -> None:
+    """Validate the configuration and the secrets it names, without connecting."""
+    config = _config(config_path)
+    problems = []
+    for where, secret in [("smtp", config.smtp)] + [
+        (f"mailbox {m.name}: imap", m.imap) for m in config.mailbox
+    ]:
+        try:
+            secret.password()
+        except ConfigError as exc:
+            problems.append(f"{where}: {exc}")
+    if problems:
+        _fail(
+            "configuration error:\n" + "\n".join(f"{config_path}: {p}" for p in problems),
+            EXIT_CONFIG,
+        )
+    names = ", ".join(m.name for m in config.mailbox)
+    click.echo(f"{config_path}: OK ({len(config.mailbox)} mailbox(es): {names})")
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@config_option
+def db_upgrade(config_path: Path) -> None:
+    """Create or upgrade the schema to this version (also done at every start)."""
+    config = _config(config_path)
+    with _database(config) as database:
+        current, head = database.revision()
+        click.echo(f"database at revision {current} (newest {head}): {database.safe_url}")
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def case_summary(case: Case) -> dict[str, Any]:
+    return {
+        "reference": case.reference,
+        "mailbox": case.mailbox,
+        "label": case.label,
+        "confidence": round(case.confidence, 3),
+        "needs_review": case.needs_review,
+        "status": case.status,
+        "created": _iso(case.created_at),
+        "received": _iso(case.received_at),
+        "acknowledged_at": _iso(case.acknowledged_at),
+        "ack_due_at": _iso(case.ack_due_at),
+        "no_ack_reason": case.no_ack_reason,
+    }
+
+
+@main.group("cases")
+def cases_group() -> None:
+    """Inspect cases."""
+
+
+@cases_group.command("list")
+@config_option
+@click.option("--mailbox", default=None, help="Only this mailbox.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def cases_list(config_path: Path, mailbox: str | None, as_json: bool) -> None:
+    """List cases, oldest first."""
+    config = _config(config_path)
+    with _database(config) as database, database.reader() as session:
+        found = cases.list_cases(session, mailbox)
+        for case in found:
+            summary = case_summary(case)
+            if as_json:
+                click.echo(json.dumps(summary))
+            else:
+                ack = summary["acknowledged_at"] or f"not yet (due {summary['ack_due_at']})"
+                click.echo(
+                    f"{case.reference}  {case.mailbox:<10} {case.label:<16} {case.status:<13} "
+                    f"received {summary['received']}  acknowledged {ack}"
+                )
+        if not found and not as_json:
+            click.echo("no cases")
+
+
+@cases_group.command("show")
+@config_option
+@click.argument("reference")
+def cases_show(config_path: Path, reference: str) -> None:
+    """Show one case and its history."""
+    config = _config(config_path)
+    with _database(config) as database, database.reader() as session:
+        case = cases.case_by_reference(session, reference)
+        if case is None:
+            _fail(f"no case {reference}", 1)
+        for key, value in case_summary(case).items():
+            click.echo(f"{key:>16}: {value}")
+        click.echo(f"{'subject':>16}: {case.subject}")
+        click.echo("\nhistory:")
+        for event in cases.case_events(session, case.id):
+            click.echo(
+                f"  {event.at.isoformat()}  {event.kind:<26} {event.actor:<12} {event.detail}"
+            )
+
+
+@main.group("outbox")
+def outbox_group() -> None:
+    """Inspect and retry outgoing mail."""
+
+
+@outbox_group.command("list")
+@config_option
+@click.option("--status", default=None, help="pending, sending, sent, failed or in_doubt.")
+def outbox_list(config_path: Path, status: str | None) -> None:
+    """List outgoing mail and its delivery state."""
+    config = _config(config_path)
+    with _database(config) as database, database.reader() as session:
+        for row in outbox.rows(session, status):
+            click.echo(
+                f"{row.id:>6}  {row.mailbox:<10} {row.kind:<16} {row.status:<9} "
+                f"attempts {row.attempts}  sent {_iso(row.sent_at)}  {row.last_error or ''}"
+            )
+
+
+@outbox_group.command("retry")
+@config_option
+@click.argument("outbox_id", type=int)
+def outbox_retry(config_path: Path, outbox_id: int) -> None:
+    """Send an in-doubt or failed message again (you have checked it was not delivered)."""
+    from daemon.clock import SystemClock
+
+    config = _config(config_path)
+    with _database(config) as database, database.transaction() as session:
+        if not outbox.retry(session, outbox_id, SystemClock().now()):
+            _fail(f"outbox {outbox_id} is not in_doubt or failed", 1)
+    click.echo(f"outbox {outbox_id} queued again")
+
+
+@main.command("quarantine")
+@config_option
+def quarantine(config_path: Path) -> None:
+    """List messages that could not be processed (kept, flagged in IMAP, never dropped)."""
+    config = _config(config_path)
+    with _database(config) as database, database.reader() as session:
+        rows = cases.quarantined(session)
+        for message in rows:
+            click.echo(
+                f"{message.id:>6}  {message.mailbox:<10} uid {message.uid:<7} "
+                f"{message.recorded_at.isoformat()}  {message.reason}"
+            )
+        if not rows:
+            click.echo("nothing quarantined")

@@ -1,0 +1,209 @@
+"""Configuration: the TOML file, validated once at start into frozen typed objects.
+
+Every error names the file, the key and what is wrong, so a sysadmin can fix it
+without reading code. Unknown keys are errors (a typo must not be silently ignored).
+Secrets are never required in the file itself: `password_file` or `password_env`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+Security = Literal["none", "starttls", "tls"]
+Region = Literal["ENG", "WLS", "SCT", "NIR"]
+
+_ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says where and why."""
+
+
+def _address(value: str) -> str:
+    if not _ADDRESS.match(value):
+        raise ValueError(f"{value!r} is not an email address like name@example.org")
+    return value.lower()
+
+
+Address = Annotated[str, AfterValidator(_address)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Secret(_Strict):
+    """A table that may hold credentials: read from a file or the environment."""
+
+    username: str | None = None
+    password_file: Path | None = None
+    password_env: str | None = None
+
+    def password(self) -> str | None:
+        """Return the password, or None when no credential is configured.
+
+        Raises ConfigError when the file or variable named in the config is missing.
+        """
+        if self.password_file is not None:
+            try:
+                return self.password_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(
+                    f"password_file {self.password_file}: cannot be read ({exc.strerror})"
+                ) from exc
+        if self.password_env is not None:
+            value = os.environ.get(self.password_env)
+            if value is None:
+                raise ConfigError(
+                    f"password_env: environment variable {self.password_env} is not set"
+                )
+            return value
+        return None
+
+
+class DaemonConfig(_Strict):
+    state_dir: Path = Path("/var/lib/candour")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    batch_size: int = Field(default=200, ge=1, le=5000)
+    # A secret for signing per-case reply addresses; generated in state_dir when absent.
+    secret_file: Path | None = None
+
+
+class DatabaseConfig(_Strict):
+    url: str = "sqlite:////var/lib/candour/candour.db"
+
+    @field_validator("url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
+            raise ValueError("must start with sqlite:/// or postgresql+psycopg://")
+        return value
+
+
+class SmtpConfig(_Secret):
+    host: str
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Security = "starttls"
+    timeout: float = Field(default=30.0, gt=0)
+    connections: int = Field(default=4, ge=1, le=32)
+
+
+class ImapConfig(_Secret):
+    host: str
+    port: int = Field(default=993, ge=1, le=65535)
+    security: Security = "tls"
+    username: str  # required for IMAP, optional for SMTP
+    folder: str = "INBOX"
+    # Where copies of what Candour sends are appended; found by SPECIAL-USE when absent.
+    sent_folder: str | None = None
+    quarantine_keyword: str = "$CandourQuarantined"
+    triaged_keyword: str = "$CandourTriaged"
+    idle: bool = True
+    # Servers drop IDLE after 30 minutes (RFC 2177 asks clients to re-issue within 29).
+    idle_renew_seconds: float = Field(default=600.0, gt=0, lt=1740)
+    poll_seconds: float = Field(default=60.0, gt=0)
+    timeout: float = Field(default=60.0, gt=0)
+
+
+class MailboxConfig(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    address: Address
+    organisation: str
+    ack_within_working_days: int = Field(default=1, ge=0, le=30)
+    region: Region = "ENG"
+    timezone: str = "Europe/London"
+    reference_prefix: str = Field(default="CMP", pattern=r"^[A-Z]{2,6}$")
+    # Loop guard: never more automatic replies than this to one sender in 24 hours.
+    max_replies_per_sender_per_day: int = Field(default=3, ge=1)
+    # Mail older than this when first seen (a backlog) is recorded but not acknowledged.
+    acknowledge_max_age_days: int = Field(default=30, ge=0)
+    # Extra addresses that are this mailbox too (aliases): never acknowledged.
+    aliases: tuple[Address, ...] = ()
+    templates_dir: Path | None = None
+    imap: ImapConfig
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (e.g. Europe/London)") from exc
+        return value
+
+    @property
+    def domain(self) -> str:
+        return self.address.rsplit("@", 1)[1]
+
+    @property
+    def own_addresses(self) -> frozenset[str]:
+        return frozenset((self.address, *self.aliases))
+
+
+class Config(_Strict):
+    daemon: DaemonConfig = DaemonConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    smtp: SmtpConfig
+    mailbox: tuple[MailboxConfig, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_mailboxes(self) -> Config:
+        names = [m.name for m in self.mailbox]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"mailbox names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+    def mailbox_named(self, name: str) -> MailboxConfig:
+        for mailbox in self.mailbox:
+            if mailbox.name == name:
+                return mailbox
+        raise ConfigError(f"no [[mailbox]] named {name!r}")
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def parse_config(data: dict[str, Any], source: str) -> Config:
+    """Validate an already-parsed TOML document. Raises ConfigError naming key and problem."""
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            where = _location(tuple(error["loc"]))
+            what = "unknown key (typo?)" if error["type"] == "extra_forbidden" else error["msg"]
+            lines.append(f"{source}: {where}: {what}")
+        raise ConfigError("\n".join(lines)) from None
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate the TOML file at `path`. Raises ConfigError."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from exc
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_config(data, str(path))

@@ -1,0 +1,236 @@
+"""The one owner of IMAP: a blocking imapclient connection to one mailbox folder.
+
+Errors are sorted into two kinds the watcher acts on:
+- ImapTransient: network trouble, timeouts, the server going away: back off and reconnect;
+- ImapPermanent: a human must act (wrong password, missing folder): report, retry slowly.
+Messages are only ever read with BODY.PEEK[] and marked with keywords: never deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import imapclient
+from imapclient.exceptions import IMAPClientError, LoginError
+from imapclient.imapclient import SENT as SPECIAL_USE_SENT
+
+from daemon.config import ImapConfig
+from daemon.values import RawMessage
+
+# Responses that mean "something changed in the folder" during IDLE.
+_CHANGE = {b"EXISTS", b"RECENT", b"FETCH", b"EXPUNGE"}
+
+
+class ImapError(Exception):
+    """Base of IMAP failures."""
+
+
+class ImapTransient(ImapError):
+    """Raised on network errors, timeouts and server hiccups: reconnect with backoff."""
+
+
+class ImapPermanent(ImapError):
+    """Raised when a human must act: bad credentials, missing folder, refused TLS."""
+
+
+@dataclass(frozen=True)
+class FolderState:
+    uidvalidity: int
+    uidnext: int
+    exists: int
+    supports_idle: bool
+    keywords_allowed: bool
+
+
+def _translate(exc: BaseException) -> ImapError:
+    if isinstance(exc, ImapError):
+        return exc
+    if isinstance(exc, LoginError):
+        return ImapPermanent(f"login refused: {exc}")
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return ImapPermanent(f"TLS certificate not trusted: {exc}")
+    return ImapTransient(f"{type(exc).__name__}: {exc}")
+
+
+_EXPECTED = (IMAPClientError, OSError, socket.timeout, ssl.SSLError, EOFError)
+
+
+class ImapSession:
+    """A logged-in connection with one folder selected (read-write, for keywords)."""
+
+    def __init__(self, config: ImapConfig, password: str) -> None:
+        self.config = config
+        self._password = password
+        self._client: imapclient.IMAPClient | None = None
+        self.state: FolderState | None = None
+
+    @property
+    def client(self) -> imapclient.IMAPClient:
+        if self._client is None:
+            raise ImapTransient("not connected")
+        return self._client
+
+    @property
+    def connected(self) -> bool:
+        return self._client is not None and self.state is not None
+
+    def connect(self) -> FolderState:
+        """Connect, log in, select the folder. Raises ImapTransient or ImapPermanent."""
+        cfg = self.config
+        try:
+            context = ssl.create_default_context() if cfg.security != "none" else None
+            client = imapclient.IMAPClient(
+                cfg.host,
+                port=cfg.port,
+                ssl=cfg.security == "tls",
+                ssl_context=context if cfg.security == "tls" else None,
+                timeout=cfg.timeout,
+            )
+            client.normalise_times = False
+            if cfg.security == "starttls":
+                client.starttls(context)
+            client.login(cfg.username, self._password)
+            self._client = client
+            return self.select()
+        except _EXPECTED as exc:
+            self.close()
+            raise _translate(exc) from exc
+
+    def select(self) -> FolderState:
+        client = self.client
+        try:
+            if not client.folder_exists(self.config.folder):
+                raise ImapPermanent(f"folder {self.config.folder!r} does not exist")
+            info = client.select_folder(self.config.folder)
+            caps = client.capabilities()
+        except _EXPECTED as exc:
+            raise _translate(exc) from exc
+        permanent = info.get(b"PERMANENTFLAGS", ())
+        self.state = FolderState(
+            uidvalidity=int(info[b"UIDVALIDITY"]),
+            uidnext=int(info.get(b"UIDNEXT", 0)),
+            exists=int(info.get(b"EXISTS", 0)),
+            supports_idle=b"IDLE" in caps,
+            keywords_allowed=b"\\*" in permanent,
+        )
+        return self.state
+
+    def new_uids(self, after_uid: int) -> list[int]:
+        """UIDs above `after_uid` not yet marked triaged, ascending."""
+        try:
+            found = self.client.search(
+                [
+                    "UID",
+                    f"{after_uid + 1}:*",
+                    "UNKEYWORD",
+                    self.config.triaged_keyword,
+                    "UNKEYWORD",
+                    self.config.quarantine_keyword,
+                ]
+            )
+        except _EXPECTED as exc:
+            raise _translate(exc) from exc
+        # "N:*" always matches the highest UID, even when it is below N (RFC 3501).
+        return sorted(uid for uid in found if uid > after_uid)
+
+    def fetch(self, uids: Sequence[int]) -> Iterator[RawMessage]:
+        """Fetch full messages without setting \\Seen."""
+        if not uids:
+            return
+        try:
+            data = self.client.fetch(list(uids), ["BODY.PEEK[]", "INTERNALDATE"])
+        except _EXPECTED as exc:
+            raise _translate(exc) from exc
+        for uid in uids:
+            item = data.get(uid)
+            if item is None:  # expunged by someone else meanwhile
+                continue
+            raw = item.get(b"BODY[]") or b""
+            when = item.get(b"INTERNALDATE")
+            if not isinstance(when, datetime):
+                when = datetime.now(UTC)
+            elif when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            yield RawMessage(uid=uid, raw=bytes(raw), received_at=when.astimezone(UTC))
+
+    def add_keyword(self, uids: Sequence[int], keyword: str) -> None:
+        if not uids or (self.state is not None and not self.state.keywords_allowed):
+            return
+        try:
+            for start in range(0, len(uids), 500):
+                self.client.add_flags(
+                    list(uids[start : start + 500]), [keyword.encode()], silent=True
+                )
+        except _EXPECTED as exc:
+            raise _translate(exc) from exc
+
+    def sent_folder(self) -> str:
+        """The folder for copies of sent mail: configured, else SPECIAL-USE \\Sent, else 'Sent'."""
+        if self.config.sent_folder:
+            name = self.config.sent_folder
+        else:
+            try:
+                name = self.client.find_special_folder(SPECIAL_USE_SENT) or "Sent"
+            except _EXPECTED as exc:
+                raise _translate(exc) from exc
+        try:
+            if not self.client.folder_exists(name):
+                self.client.create_folder(name)
+        except _EXPECTED as exc:
+            raise _translate(exc) from exc
+        return str(name)
+
+    def append(self, folder: str, raw: bytes, when: datetime | None = None) -> None:
+        try:
+            self.client.append(folder, raw, flags=[b"\\Seen"], msg_time=when)
+        except _EXPECTED as exc:
+            raise _translate(exc) from exc
+
+    def wait_for_change(self, seconds: float, wake: threading.Event, stop: threading.Event) -> bool:
+        """Block until the folder changes, `wake` or `stop` is set, or `seconds` pass.
+
+        Uses IDLE when the server offers it (re-issued by the caller well within the
+        29-minute limit), otherwise sleeps and then polls with NOOP. Returns True when the
+        server reported a change.
+        """
+        state = self.state
+        client = self.client
+        deadline = time.monotonic() + seconds
+        try:
+            if state is not None and state.supports_idle and self.config.idle:
+                client.idle()
+                try:
+                    while time.monotonic() < deadline:
+                        if wake.is_set() or stop.is_set():
+                            return False
+                        responses = client.idle_check(timeout=0.5)
+                        if any(len(r) > 1 and r[1] in _CHANGE for r in responses):
+                            return True
+                    return False
+                finally:
+                    client.idle_done()
+            while time.monotonic() < deadline:
+                if wake.wait(min(0.5, max(0.0, deadline - time.monotonic()))) or stop.is_set():
+                    return False
+            client.noop()
+            return True
+        except _EXPECTED as exc:
+            raise _translate(exc) from exc
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        self.state = None
+        if client is None:
+            return
+        try:
+            client.logout()
+        except Exception:  # noqa: BLE001 - the connection may already be gone
+            with contextlib.suppress(Exception):
+                client.shutdown()

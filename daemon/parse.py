@@ -1,0 +1,214 @@
+"""Parse stage: raw RFC 5322 bytes -> a frozen ParsedMessage, tolerating damaged mail.
+
+mail-parser does the decoding (charsets, encoded words, MIME). Anything it cannot make
+sense of is retried with the standard library's lenient compat32 parser; only when both
+fail is a ParseError raised, and the caller quarantines the message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email
+import email.message
+import email.utils
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.header import decode_header, make_header
+from typing import Any
+
+import mailparser
+
+_MSGID = re.compile(r"<([^<>\s]+)>")
+_TAGS = re.compile(r"<[^>]+>")
+_BLANKS = re.compile(r"\n{3,}")
+
+
+class ParseError(Exception):
+    """The bytes cannot be read as an email at all; the message is quarantined."""
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ParsedMessage:
+    """What later stages need from one email, decoded and normalised."""
+
+    message_id: str | None
+    in_reply_to: tuple[str, ...]
+    references: tuple[str, ...]
+    sender: str  # lower-cased address from From ("" when there is none)
+    sender_name: str
+    reply_to: str | None
+    recipients: tuple[str, ...]  # To and Cc addresses, lower-cased
+    subject: str
+    date: datetime | None
+    text: str
+    headers: dict[str, tuple[str, ...]] = field(repr=False)  # lower-cased names
+    attachments: tuple[Attachment, ...] = ()
+    defects: tuple[str, ...] = ()
+    content_sha256: str = ""
+
+    def header(self, name: str) -> tuple[str, ...]:
+        return self.headers.get(name.lower(), ())
+
+    def first_header(self, name: str) -> str | None:
+        values = self.header(name)
+        return values[0] if values else None
+
+    @property
+    def thread_ids(self) -> tuple[str, ...]:
+        """Every Message-ID this message says it answers, nearest first."""
+        seen: dict[str, None] = {}
+        for mid in (*self.in_reply_to, *reversed(self.references)):
+            seen.setdefault(mid, None)
+        return tuple(seen)
+
+
+def message_ids(value: str | None) -> tuple[str, ...]:
+    """The Message-IDs in a header value, without angle brackets, in order."""
+    if not value:
+        return ()
+    found = _MSGID.findall(value)
+    if not found and value.strip() and " " not in value.strip():
+        found = [value.strip().strip("<>")]  # a bare id without brackets (broken clients)
+    return tuple(found)
+
+
+def _decode(value: Any) -> str:
+    if value is None:
+        return ""
+    text = str(value)
+    if "=?" in text:
+        with contextlib.suppress(ValueError, LookupError, UnicodeError):
+            text = str(make_header(decode_header(text)))
+    return " ".join(text.split())
+
+
+def _addresses(values: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    pairs = email.utils.getaddresses([_decode(v) for v in values])
+    return tuple((name, addr.strip().lower()) for name, addr in pairs if "@" in addr)
+
+
+def _headers(msg: email.message.Message) -> dict[str, tuple[str, ...]]:
+    out: dict[str, list[str]] = {}
+    for name, value in msg.items():
+        out.setdefault(name.lower(), []).append(_decode(value))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _date(msg: email.message.Message) -> datetime | None:
+    raw = msg.get("Date")
+    if not raw:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(str(raw))
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def html_to_text(html: str) -> str:
+    """A plain reading of an HTML body, good enough for classification and staff copies."""
+    text = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", html)
+    text = re.sub(r"(?i)<br\s*/?>|</p>|</div>|</li>|</tr>", "\n", text)
+    text = _TAGS.sub(" ", text)
+    from html import unescape
+
+    text = unescape(text)
+    text = "\n".join(" ".join(line.split()) for line in text.splitlines())
+    return _BLANKS.sub("\n\n", text).strip()
+
+
+def _stdlib_text(msg: email.message.Message) -> tuple[str, tuple[Attachment, ...]]:
+    plain: list[str] = []
+    html: list[str] = []
+    attachments: list[Attachment] = []
+    for part in msg.walk():
+        if part.is_multipart():
+            continue
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+        filename = part.get_filename()
+        ctype = part.get_content_type()
+        if filename or part.get_content_disposition() == "attachment":
+            attachments.append(Attachment(_decode(filename or "unnamed"), ctype, len(data)))
+            continue
+        charset = part.get_content_charset() or "utf-8"
+        try:
+            text = data.decode(charset, errors="replace")
+        except LookupError:
+            text = data.decode("utf-8", errors="replace")
+        (html if ctype == "text/html" else plain if ctype.startswith("text/") else []).append(text)
+    body = "\n".join(plain) if plain else html_to_text("\n".join(html))
+    return body, tuple(attachments)
+
+
+def _build(
+    msg: email.message.Message,
+    raw: bytes,
+    text: str,
+    subject: str,
+    attachments: tuple[Attachment, ...],
+    defects: tuple[str, ...],
+) -> ParsedMessage:
+    headers = _headers(msg)
+    senders = _addresses(headers.get("from", ()))
+    reply_to = _addresses(headers.get("reply-to", ()))
+    recipients = _addresses((*headers.get("to", ()), *headers.get("cc", ())))
+    mids = message_ids(headers.get("message-id", (None,))[0])
+    return ParsedMessage(
+        message_id=mids[0] if mids else None,
+        in_reply_to=message_ids(" ".join(headers.get("in-reply-to", ()))),
+        references=message_ids(" ".join(headers.get("references", ()))),
+        sender=senders[0][1] if senders else "",
+        sender_name=senders[0][0] if senders else "",
+        reply_to=reply_to[0][1] if reply_to else None,
+        recipients=tuple(addr for _, addr in recipients),
+        subject=subject,
+        date=_date(msg),
+        text=text.replace("\r\n", "\n").strip(),
+        headers=headers,
+        attachments=attachments,
+        defects=defects,
+        content_sha256=hashlib.sha256(raw).hexdigest(),
+    )
+
+
+def parse_message(raw: bytes) -> ParsedMessage:
+    """Decode `raw` into a ParsedMessage. Raises ParseError when it is not mail at all."""
+    if not raw.strip():
+        raise ParseError("empty message")
+    try:
+        parsed = mailparser.parse_from_bytes(raw)
+        msg = parsed.message
+        text = "\n".join(parsed.text_plain) if parsed.text_plain else ""
+        if not text.strip() and parsed.text_html:
+            text = html_to_text("\n".join(parsed.text_html))
+        attachments = tuple(
+            Attachment(
+                _decode(a.get("filename") or "unnamed"),
+                str(a.get("mail_content_type") or "application/octet-stream"),
+                len(a.get("payload") or ""),
+            )
+            for a in parsed.attachments
+        )
+        defects = tuple(sorted({str(d) for d in parsed.defects_categories}))
+        return _build(msg, raw, text, _decode(parsed.subject), attachments, defects)
+    except Exception as first:  # noqa: BLE001 - any mail-parser failure falls back to stdlib
+        try:
+            msg = email.message_from_bytes(raw)
+            text, attachments = _stdlib_text(msg)
+            defects = (f"mail-parser: {type(first).__name__}",)
+            return _build(msg, raw, text, _decode(msg.get("Subject")), attachments, defects)
+        except Exception as second:
+            raise ParseError(f"{type(first).__name__}: {first}; then {second}") from second

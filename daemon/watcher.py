@@ -1,0 +1,224 @@
+"""Watches one mailbox: fetch what is new, run the pipeline, mark it, wait for more.
+
+One thread and one IMAP connection per mailbox. The cycle is:
+    repair keywords a crash left unset -> fetch new UIDs in batches -> pipeline (commits)
+    -> set keywords -> append copies of sent mail to Sent -> IDLE (or poll) -> again.
+Database commit always comes before touching IMAP flags, so a crash in between is
+repaired at the next start from the `flagged` column, and reprocessing is a no-op.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    wait_exponential_jitter,
+)
+
+from daemon.config import MailboxConfig
+from daemon.imap import ImapError, ImapPermanent, ImapSession
+from daemon.pipeline import Triage
+from daemon.values import Outcome, Result
+from models import cases, outbox
+
+log = structlog.get_logger("candour.watcher")
+
+PERMANENT_RETRY_SECONDS = 300.0
+HEALTHY_SESSION_SECONDS = 60.0
+
+
+@dataclass
+class Health:
+    """What `candour run` and metrics report about one mailbox."""
+
+    connected: bool = False
+    last_error: str | None = None
+    needs_human: bool = False
+    processed: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+class MailboxWatcher:
+    def __init__(
+        self,
+        triage: Triage,
+        password: str,
+        on_queued: Callable[[], None] = lambda: None,
+        batch_size: int = 200,
+    ) -> None:
+        self.triage = triage
+        self.mailbox: MailboxConfig = triage.mailbox
+        self.imap = ImapSession(self.mailbox.imap, password)
+        self.on_queued = on_queued
+        self.batch_size = batch_size
+        self.wake = threading.Event()
+        self.stop = threading.Event()
+        self.health = Health()
+        self._sent_folder: str | None = None
+        self._backoff = wait_exponential_jitter(initial=1, max=120, jitter=1)
+
+    # -- one cycle ------------------------------------------------------------------------
+
+    def _outcome_keyword(self, outcome: str) -> str:
+        imap = self.mailbox.imap
+        return imap.quarantine_keyword if outcome == Outcome.QUARANTINED else imap.triaged_keyword
+
+    def _set_keywords(self, uidvalidity: int, pairs: list[tuple[int, str]]) -> None:
+        by_keyword: dict[str, list[int]] = {}
+        for uid, outcome in pairs:
+            by_keyword.setdefault(self._outcome_keyword(outcome), []).append(uid)
+        for keyword, uids in by_keyword.items():
+            self.imap.add_keyword(uids, keyword)
+        with self.triage.db.transaction() as session:
+            cases.mark_flagged(session, self.mailbox.name, uidvalidity, [uid for uid, _ in pairs])
+
+    def repair_keywords(self, uidvalidity: int) -> None:
+        with self.triage.db.reader() as session:
+            pending = cases.unflagged_uids(session, self.mailbox.name, uidvalidity)
+        if pending:
+            self._set_keywords(uidvalidity, pending)
+
+    def process_new(self) -> list[Result]:
+        """Fetch and triage everything new in the folder. Returns the results."""
+        state = self.imap.state
+        assert state is not None
+        name = self.mailbox.name
+        with self.triage.db.reader() as session:
+            after = cases.last_uid(session, name, state.uidvalidity)
+        uids = self.imap.new_uids(after)
+        results: list[Result] = []
+        for start in range(0, len(uids), self.batch_size):
+            chunk = uids[start : start + self.batch_size]
+            raws = list(self.imap.fetch(chunk))
+            if not raws:
+                continue
+            with structlog.contextvars.bound_contextvars(mailbox=name):
+                batch = self.triage.process_batch(state.uidvalidity, raws)
+            if any(r.outcome == Outcome.CREATED for r in batch):
+                self.on_queued()
+            self._set_keywords(state.uidvalidity, [(r.uid, r.outcome.value) for r in batch])
+            results.extend(batch)
+            for r in batch:
+                self.health.outcomes[r.outcome.value] = (
+                    self.health.outcomes.get(r.outcome.value, 0) + 1
+                )
+            self.health.processed += len(batch)
+        return results
+
+    def append_sent_copies(self) -> int:
+        """Put copies of what was sent into the Sent folder so staff see them."""
+        with self.triage.db.reader() as session:
+            pending = outbox.pending_sent_copies(session, self.mailbox.name)
+        if not pending:
+            return 0
+        if self._sent_folder is None:
+            self._sent_folder = self.imap.sent_folder()
+        done = []
+        for row_id, raw in pending:
+            self.imap.append(self._sent_folder, raw)
+            done.append(row_id)
+        with self.triage.db.transaction() as session:
+            outbox.mark_copies_done(session, done)
+        return len(done)
+
+    def sync_once(self) -> list[Result]:
+        """Connect if needed and do one full cycle except waiting."""
+        if not self.imap.connected:
+            state = self.imap.connect()
+            self.health.connected = True
+            log.info(
+                "imap.connected",
+                mailbox=self.mailbox.name,
+                uidvalidity=state.uidvalidity,
+                idle=state.supports_idle,
+                keywords=state.keywords_allowed,
+            )
+        assert self.imap.state is not None
+        self.repair_keywords(self.imap.state.uidvalidity)
+        results = self.process_new()
+        self.append_sent_copies()
+        return results
+
+    # -- forever --------------------------------------------------------------------------
+
+    def _session(self) -> None:
+        """Connect and cycle until stopped; raises ImapError when the connection fails."""
+        started = time.monotonic()
+        try:
+            self.sync_once()
+            self.health.last_error, self.health.needs_human = None, False
+            while not self.stop.is_set():
+                self.wake.clear()
+                # Re-issue IDLE well within the 29-minute limit (RFC 2177).
+                limit = self.mailbox.imap.idle_renew_seconds
+                if not (
+                    self.imap.state and self.imap.state.supports_idle and self.mailbox.imap.idle
+                ):
+                    limit = self.mailbox.imap.poll_seconds
+                self.imap.wait_for_change(limit, self.wake, self.stop)
+                if self.stop.is_set():
+                    break
+                self.process_new()
+                self.append_sent_copies()
+        except ImapError as exc:
+            self.imap.close()
+            self.health.connected = False
+            if time.monotonic() - started > HEALTHY_SESSION_SECONDS:
+                log.warning("imap.disconnected", mailbox=self.mailbox.name, error=str(exc))
+                return  # a fresh backoff schedule: the session had been healthy
+            raise
+        finally:
+            if self.stop.is_set():
+                self.imap.close()
+
+    def _wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, ImapPermanent):
+            return PERMANENT_RETRY_SECONDS
+        return float(self._backoff(state))
+
+    def _sleep(self, seconds: float) -> None:
+        self.stop.wait(seconds)  # a stop request cuts the backoff short
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        permanent = isinstance(error, ImapPermanent)
+        self.health.last_error, self.health.needs_human = str(error), permanent
+        log.error(
+            "imap.unavailable" if not permanent else "imap.needs_attention",
+            mailbox=self.mailbox.name,
+            error=str(error),
+            attempt=state.attempt_number,
+            retry_in=round(state.upcoming_sleep, 1),
+        )
+
+    def run_forever(self) -> None:
+        """Watch until `stop` is set, reconnecting with capped exponential backoff."""
+        while not self.stop.is_set():
+            retrying = Retrying(
+                retry=retry_if_exception_type(ImapError),
+                wait=self._wait,
+                sleep=self._sleep,
+                stop=lambda _state: self.stop.is_set(),
+                before_sleep=self._before_sleep,
+                reraise=True,
+            )
+            try:
+                retrying(self._session)
+            except ImapError:
+                return  # only reached once stop is set
+            except Exception as exc:
+                self.imap.close()
+                self.health.connected, self.health.last_error = (
+                    False,
+                    f"{type(exc).__name__}: {exc}",
+                )
+                log.exception("watcher.error", mailbox=self.mailbox.name)
+                self.stop.wait(5.0)

@@ -1,0 +1,154 @@
+"""The worker: wires configuration to watchers, pipeline and outbox, and runs them.
+
+`run_forever` watches every mailbox in its own thread, delivers the outbox on the event
+loop, and on SIGTERM/SIGINT stops intake, lets in-flight work finish and drains the
+outbox to a deadline. `run_once` processes what is waiting, delivers, and returns:
+for cron users and tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+from dataclasses import dataclass
+
+import structlog
+
+from classifiers.loader import load_classifier
+from classifiers.types import Classifier
+from daemon.clock import Clock, SystemClock
+from daemon.config import Config
+from daemon.imap import ImapError
+from daemon.pipeline import Triage
+from daemon.watcher import MailboxWatcher
+from models.database import Database
+from replies.deliver import OutboxSender
+from replies.smtp import Mailer
+
+log = structlog.get_logger("candour.worker")
+
+EXIT_OK = 0
+EXIT_MAILBOX_FAILED = 75  # EX_TEMPFAIL: try again later
+EXIT_NO_HEALTHY_MAILBOX = 78  # EX_CONFIG: a human must act
+DRAIN_SECONDS = 20.0
+
+
+@dataclass
+class Worker:
+    config: Config
+    db: Database
+    watchers: list[MailboxWatcher]
+    smtp_password: str | None
+    clock: Clock
+
+    @classmethod
+    def build(
+        cls, config: Config, clock: Clock | None = None, classifier: Classifier | None = None
+    ) -> Worker:
+        """Open the database (upgrading its schema) and prepare one watcher per mailbox.
+
+        Raises ConfigError (unreadable secrets) or DatabaseError.
+        """
+        clock = clock or SystemClock()
+        db = Database(config.database.url)
+        db.upgrade()
+        model = classifier or load_classifier(config.daemon.state_dir)
+        watchers = []
+        for mailbox in config.mailbox:
+            triage = Triage(mailbox, db, model, clock)
+            password = mailbox.imap.password() or ""
+            watchers.append(MailboxWatcher(triage, password, batch_size=config.daemon.batch_size))
+        return cls(config, db, watchers, config.smtp.password(), clock)
+
+    def _sender(self, mailer: Mailer) -> OutboxSender:
+        by_name = {w.mailbox.name: w for w in self.watchers}
+
+        def sent(mailbox: str) -> None:
+            watcher = by_name.get(mailbox)
+            if watcher is not None:
+                watcher.wake.set()  # append the copy to Sent on the watcher's thread
+
+        return OutboxSender(self.db, mailer, self.clock, on_sent=sent)
+
+    async def run_once(self) -> int:
+        """Process everything waiting in every mailbox, deliver the outbox, then return."""
+        mailer = Mailer(self.config.smtp, self.smtp_password)
+        sender = self._sender(mailer)
+        sender.recover()
+        failed = 0
+        try:
+            for watcher in self.watchers:
+                try:
+                    results = await asyncio.to_thread(watcher.sync_once)
+                    log.info("mailbox.synced", mailbox=watcher.mailbox.name, messages=len(results))
+                except ImapError as exc:
+                    failed += 1
+                    log.error("imap.unavailable", mailbox=watcher.mailbox.name, error=str(exc))
+            await sender.deliver_due()
+            for watcher in self.watchers:
+                if watcher.imap.connected:
+                    try:
+                        await asyncio.to_thread(watcher.append_sent_copies)
+                    except ImapError as exc:
+                        log.warning(
+                            "imap.sent_copy_failed", mailbox=watcher.mailbox.name, error=str(exc)
+                        )
+        finally:
+            await mailer.close()
+            for watcher in self.watchers:
+                watcher.imap.close()
+        return EXIT_MAILBOX_FAILED if failed else EXIT_OK
+
+    async def run_forever(self) -> int:
+        """Watch all mailboxes until SIGTERM or SIGINT; returns the exit status."""
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        wake = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        mailer = Mailer(self.config.smtp, self.smtp_password)
+        sender = self._sender(mailer)
+        sender.recover()
+        threads = []
+
+        def queued() -> None:
+            loop.call_soon_threadsafe(wake.set)
+
+        for watcher in self.watchers:
+            watcher.on_queued = queued
+            thread = threading.Thread(
+                target=watcher.run_forever, name=f"watch-{watcher.mailbox.name}", daemon=True
+            )
+            thread.start()
+            threads.append(thread)
+        delivery = asyncio.create_task(sender.run(wake, stop))
+        log.info("daemon.started", mailboxes=[w.mailbox.name for w in self.watchers])
+        status = EXIT_OK
+        try:
+            while not stop.is_set():
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=5.0)
+                except TimeoutError:
+                    if all(w.health.needs_human for w in self.watchers):
+                        log.error(
+                            "daemon.no_healthy_mailbox",
+                            errors={w.mailbox.name: w.health.last_error for w in self.watchers},
+                        )
+                        status = EXIT_NO_HEALTHY_MAILBOX
+                        stop.set()
+        finally:
+            log.info("daemon.stopping")
+            for watcher in self.watchers:
+                watcher.stop.set()
+            for thread in threads:
+                await asyncio.to_thread(thread.join, DRAIN_SECONDS)
+            await delivery
+            try:
+                await asyncio.wait_for(sender.deliver_due(), timeout=DRAIN_SECONDS)
+            except TimeoutError:
+                log.warning("outbox.drain_timeout")
+            await mailer.close()
+            self.db.dispose()
+            log.info("daemon.stopped", status=status)
+        return status

@@ -1,0 +1,1 @@
+"""Persistence: the schema, the one owner of the database engine, and Alembic migrations."""

@@ -1,0 +1,180 @@
+"""Queries and writes for cases, incoming messages and IMAP cursors, inside a caller's session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from models.schema import Case, CaseEvent, ImapCursor, Message, Outbox, ReferenceCounter
+
+
+def last_uid(session: Session, mailbox: str, uidvalidity: int) -> int:
+    """The highest UID fully recorded for this mailbox and UIDVALIDITY (0 when new)."""
+    value = session.scalar(
+        select(ImapCursor.last_uid).where(
+            ImapCursor.mailbox == mailbox, ImapCursor.uidvalidity == uidvalidity
+        )
+    )
+    return int(value or 0)
+
+
+def advance_cursor(session: Session, mailbox: str, uidvalidity: int, uid: int) -> None:
+    cursor = session.scalar(
+        select(ImapCursor)
+        .where(ImapCursor.mailbox == mailbox, ImapCursor.uidvalidity == uidvalidity)
+        .with_for_update()
+    )
+    if cursor is None:
+        session.add(ImapCursor(mailbox=mailbox, uidvalidity=uidvalidity, last_uid=uid))
+    elif uid > cursor.last_uid:
+        cursor.last_uid = uid
+
+
+def already_recorded(
+    session: Session, mailbox: str, uidvalidity: int, uid: int, dedupe_key: str
+) -> bool:
+    """True when this UID, or the same message under another UID, is already recorded."""
+    found = session.scalar(
+        select(Message.id)
+        .where(
+            Message.mailbox == mailbox,
+            (
+                (Message.dedupe_key == dedupe_key)
+                | ((Message.uidvalidity == uidvalidity) & (Message.uid == uid))
+            ),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+def case_for_message_ids(session: Session, mailbox: str, ids: Sequence[str]) -> Case | None:
+    """The case any of these Message-IDs belongs to (received or sent by us), nearest first."""
+    if not ids:
+        return None
+    received = dict(
+        session.execute(
+            select(Message.message_id, Message.case_id).where(
+                Message.mailbox == mailbox,
+                Message.message_id.in_(ids),
+                Message.case_id.is_not(None),
+            )
+        )
+        .tuples()
+        .all()
+    )
+    sent = dict(
+        session.execute(
+            select(Outbox.message_id, Outbox.case_id).where(
+                Outbox.mailbox == mailbox, Outbox.message_id.in_(ids), Outbox.case_id.is_not(None)
+            )
+        )
+        .tuples()
+        .all()
+    )
+    for mid in ids:
+        case_id = received.get(mid) or sent.get(mid)
+        if case_id is not None:
+            return session.get(Case, case_id)
+    return None
+
+
+def case_by_reference(session: Session, reference: str) -> Case | None:
+    return session.scalar(select(Case).where(Case.reference == reference.upper()))
+
+
+def next_reference(session: Session, prefix: str, year: int) -> str:
+    """Hand out the next case reference, e.g. CMP-2026-00042, under a row lock."""
+    counter = session.scalar(
+        select(ReferenceCounter)
+        .where(ReferenceCounter.prefix == prefix, ReferenceCounter.year == year)
+        .with_for_update()
+    )
+    if counter is None:
+        counter = ReferenceCounter(prefix=prefix, year=year, last=0)
+        session.add(counter)
+    counter.last += 1
+    return f"{prefix}-{year}-{counter.last:05d}"
+
+
+def add_event(
+    session: Session, case: Case, at: datetime, kind: str, detail: str = "", actor: str = "candour"
+) -> None:
+    session.add(CaseEvent(case_id=case.id, at=at, kind=kind, detail=detail, actor=actor))
+
+
+def replies_sent_since(session: Session, mailbox: str, recipient: str, since: datetime) -> int:
+    """Automatic replies queued to `recipient` from this mailbox since `since`."""
+    return int(
+        session.scalar(
+            select(func.count(Outbox.id)).where(
+                Outbox.mailbox == mailbox,
+                Outbox.recipient == recipient,
+                Outbox.created_at >= since,
+                Outbox.kind.in_(AUTOMATIC_REPLY_KINDS),
+            )
+        )
+        or 0
+    )
+
+
+AUTOMATIC_REPLY_KINDS = ("acknowledgement", "thanks", "signpost")
+
+
+def unflagged_uids(session: Session, mailbox: str, uidvalidity: int) -> list[tuple[int, str]]:
+    """(uid, outcome) of recorded messages whose IMAP keyword is not yet set."""
+    return list(
+        session.execute(
+            select(Message.uid, Message.outcome).where(
+                Message.mailbox == mailbox,
+                Message.uidvalidity == uidvalidity,
+                Message.flagged.is_(False),
+            )
+        ).tuples()
+    )
+
+
+def mark_flagged(session: Session, mailbox: str, uidvalidity: int, uids: Iterable[int]) -> None:
+    uid_list = list(uids)
+    for start in range(0, len(uid_list), 500):
+        session.execute(
+            update(Message)
+            .where(
+                Message.mailbox == mailbox,
+                Message.uidvalidity == uidvalidity,
+                Message.uid.in_(uid_list[start : start + 500]),
+            )
+            .values(flagged=True)
+        )
+
+
+def case_messages(session: Session, case_id: int) -> list[Message]:
+    return list(
+        session.scalars(select(Message).where(Message.case_id == case_id).order_by(Message.id))
+    )
+
+
+def case_events(session: Session, case_id: int) -> list[CaseEvent]:
+    return list(
+        session.scalars(
+            select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)
+        )
+    )
+
+
+def list_cases(session: Session, mailbox: str | None = None) -> list[Case]:
+    query = select(Case).order_by(Case.id)
+    if mailbox is not None:
+        query = query.where(Case.mailbox == mailbox)
+    return list(session.scalars(query))
+
+
+def quarantined(session: Session) -> list[Message]:
+    return list(
+        session.scalars(
+            select(Message).where(Message.outcome == "quarantined").order_by(Message.id)
+        )
+    )

@@ -1,0 +1,1 @@
+"""Alembic migration environment (run through models.database.upgrade, not alembic.ini)."""

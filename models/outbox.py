@@ -1,0 +1,186 @@
+"""The outbox: mail Candour has decided to send, and the state of each delivery.
+
+How this guarantees that a crash never produces a second acknowledgement:
+1. The decision to acknowledge and the acknowledgement itself (its final bytes and its
+   Message-ID) are written in the same transaction as the case. `once_key` is unique
+   (``ack:<case id>``), so no code path can queue a second acknowledgement for a case,
+   and the message dedupe keys make reprocessing the same IMAP message a no-op.
+2. Before a row is handed to SMTP it is moved from `pending` to `sending` and that is
+   committed. Only after the server accepts the DATA is it marked `sent`.
+3. A row still in `sending` when the daemon starts was interrupted between those two
+   commits: the server may or may not have the message. It becomes `in_doubt` and is
+   never resent automatically; an operator decides (`candour outbox retry ID`).
+   The window is the few milliseconds between the server's 250 reply and our commit.
+4. Failures that prove the server did not take the message (refused connection, a 4xx/5xx
+   reply before or at the end of DATA) go back to `pending` with a later `not_before`, or
+   to `failed` for permanent (5xx) refusals; they can never have been delivered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from models.cases import add_event
+from models.schema import Case, Outbox
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One claimed outbox row, detached from the session, ready for SMTP."""
+
+    id: int
+    mailbox: str
+    envelope_from: str
+    recipient: str
+    raw: bytes
+    attempts: int
+
+
+def queue(
+    session: Session,
+    *,
+    mailbox: str,
+    case_id: int | None,
+    kind: str,
+    envelope_from: str,
+    recipient: str,
+    message_id: str,
+    raw: bytes,
+    now: datetime,
+    once_key: str | None = None,
+) -> Outbox:
+    row = Outbox(
+        mailbox=mailbox,
+        case_id=case_id,
+        kind=kind,
+        once_key=once_key,
+        envelope_from=envelope_from,
+        recipient=recipient,
+        message_id=message_id,
+        raw=raw,
+        status="pending",
+        attempts=0,
+        not_before=now,
+        created_at=now,
+        sent_copy="none",
+    )
+    session.add(row)
+    return row
+
+
+def claim_due(session: Session, now: datetime, limit: int) -> list[Delivery]:
+    """Move up to `limit` due pending rows to `sending` and return them (commit follows)."""
+    query = (
+        select(Outbox)
+        .where(Outbox.status == "pending", Outbox.not_before <= now)
+        .order_by(Outbox.id)
+        .limit(limit)
+    )
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = list(session.scalars(query))
+    for row in rows:
+        row.status = "sending"
+        row.attempts += 1
+    return [
+        Delivery(r.id, r.mailbox, r.envelope_from, r.recipient, r.raw, r.attempts) for r in rows
+    ]
+
+
+def mark_sent(session: Session, delivery_id: int, now: datetime) -> None:
+    row = session.get(Outbox, delivery_id)
+    if row is None:
+        return
+    row.status = "sent"
+    row.sent_at = now
+    row.last_error = None
+    row.sent_copy = "pending"
+    if row.case_id is not None:
+        case = session.get(Case, row.case_id)
+        if case is not None:
+            if (
+                row.kind in {"acknowledgement", "thanks", "signpost"}
+                and case.acknowledged_at is None
+            ):
+                case.acknowledged_at = now
+                if case.status == "new":
+                    case.status = "acknowledged"
+            add_event(session, case, now, f"{row.kind}.sent", f"outbox {row.id}")
+
+
+def mark_retry(
+    session: Session, delivery_id: int, not_before: datetime, error: str, *, permanent: bool
+) -> None:
+    row = session.get(Outbox, delivery_id)
+    if row is None:
+        return
+    row.status = "failed" if permanent else "pending"
+    row.not_before = not_before
+    row.last_error = error[:2000]
+
+
+def mark_in_doubt(session: Session, delivery_id: int, error: str) -> None:
+    session.execute(
+        update(Outbox)
+        .where(Outbox.id == delivery_id)
+        .values(status="in_doubt", last_error=error[:2000])
+    )
+
+
+def recover_interrupted(session: Session) -> list[int]:
+    """Rows left in `sending` by a crash become `in_doubt`; returns their ids."""
+    ids = list(session.scalars(select(Outbox.id).where(Outbox.status == "sending")))
+    if ids:
+        session.execute(
+            update(Outbox)
+            .where(Outbox.id.in_(ids))
+            .values(status="in_doubt", last_error="interrupted while sending (daemon stopped)")
+        )
+    return ids
+
+
+def retry(session: Session, delivery_id: int, now: datetime) -> bool:
+    """An operator's decision to send an in-doubt or failed row again."""
+    row = session.get(Outbox, delivery_id)
+    if row is None or row.status not in {"in_doubt", "failed"}:
+        return False
+    row.status = "pending"
+    row.not_before = now
+    return True
+
+
+def pending_sent_copies(
+    session: Session, mailbox: str, limit: int = 200
+) -> list[tuple[int, bytes]]:
+    return list(
+        session.execute(
+            select(Outbox.id, Outbox.raw)
+            .where(Outbox.mailbox == mailbox, Outbox.sent_copy == "pending")
+            .order_by(Outbox.id)
+            .limit(limit)
+        ).tuples()
+    )
+
+
+def mark_copies_done(session: Session, ids: Sequence[int]) -> None:
+    if ids:
+        session.execute(update(Outbox).where(Outbox.id.in_(list(ids))).values(sent_copy="done"))
+
+
+def rows(session: Session, status: str | None = None) -> list[Outbox]:
+    query = select(Outbox).order_by(Outbox.id)
+    if status is not None:
+        query = query.where(Outbox.status == status)
+    return list(session.scalars(query))
+
+
+def backlog(session: Session) -> int:
+    """Rows still to be delivered (pending or being sent)."""
+    return len(
+        list(session.scalars(select(Outbox.id).where(Outbox.status.in_(("pending", "sending")))))
+    )

@@ -1,0 +1,177 @@
+"""The database schema: SQLAlchemy 2.x declarative models for cases, messages and the outbox.
+
+Idempotency lives in the unique keys, not in code paths: a message is recorded once per
+(mailbox, UIDVALIDITY, UID) and once per (mailbox, dedupe key); an acknowledgement is
+queued once per case. Changes go through Alembic (models/migrations/versions).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite (which keeps no zone) too."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use aware UTC times")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class ImapCursor(Base):
+    """The last UID fully recorded, per mailbox and UIDVALIDITY: where a restart resumes."""
+
+    __tablename__ = "imap_cursor"
+    __table_args__ = (UniqueConstraint("mailbox", "uidvalidity"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(64))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ReferenceCounter(Base):
+    """Per prefix and year, the last case number handed out (CMP-2026-00042)."""
+
+    __tablename__ = "reference_counter"
+
+    prefix: Mapped[str] = mapped_column(String(8), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Case(Base):
+    __tablename__ = "case"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
+    mailbox: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(24), default="new")
+    label: Mapped[str] = mapped_column(String(32))
+    confidence: Mapped[float] = mapped_column(Float)
+    needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
+    flags: Mapped[str] = mapped_column(String(200), default="")
+    model_version: Mapped[str] = mapped_column(String(64))
+    complainant: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(Text, default="")
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ack_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Why no acknowledgement is owed (automatic mail, rate limit...), when none is.
+    no_ack_reason: Mapped[str | None] = mapped_column(String(64))
+
+
+class Message(Base):
+    """An incoming message, raw bytes included: nothing the sender wrote is ever lost."""
+
+    __tablename__ = "message"
+    __table_args__ = (
+        UniqueConstraint("mailbox", "uidvalidity", "uid", name="uq_message_imap_uid"),
+        UniqueConstraint("mailbox", "dedupe_key", name="uq_message_dedupe"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(64))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    uid: Mapped[int] = mapped_column(BigInteger)
+    dedupe_key: Mapped[str] = mapped_column(String(400))
+    message_id: Mapped[str | None] = mapped_column(String(400), index=True)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"), index=True)
+    # created | followup | automatic | quarantined
+    outcome: Mapped[str] = mapped_column(String(24))
+    reason: Mapped[str | None] = mapped_column(Text)
+    sender: Mapped[str] = mapped_column(String(320), default="")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    # Set once the IMAP keyword is on the message; a crash in between is repaired at start.
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Outbox(Base):
+    """Mail Candour sends, written in the same transaction as the decision to send it.
+
+    status: pending -> sending -> sent | failed; a row found in `sending` at start-up was
+    interrupted mid-send and becomes `in_doubt` (never resent automatically).
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(64), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    # Unique per case and kind for one-per-case mail (acknowledgement), else NULL.
+    once_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    envelope_from: Mapped[str] = mapped_column(String(320))
+    recipient: Mapped[str] = mapped_column(String(320), index=True)
+    message_id: Mapped[str] = mapped_column(String(400), unique=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # pending | done | none: whether the copy is in the mailbox's Sent folder yet.
+    sent_copy: Mapped[str] = mapped_column(String(8), default="none")
+
+
+Index("ix_outbox_sent_copy", Outbox.mailbox, Outbox.sent_copy)
+
+
+class CaseEvent(Base):
+    """One line of a case's history: received, acknowledged, routed, replied..."""
+
+    __tablename__ = "case_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(320), default="candour")
+    detail: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,115 @@
+"""The outbox sender: claims due rows, hands them to SMTP, records each verdict."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+
+import structlog
+
+from daemon.clock import Clock
+from models import outbox
+from models.database import Database
+from replies.smtp import Mailer, SendResult
+
+log = structlog.get_logger("candour.outbox")
+
+# Retry schedule for transient failures: 1 min, 5 min, 15 min, then hourly, for 2 days.
+_RETRY_DELAYS = (60, 300, 900, 3600)
+MAX_ATTEMPTS = 52
+
+
+def retry_delay(attempts: int) -> timedelta:
+    return timedelta(seconds=_RETRY_DELAYS[min(attempts, len(_RETRY_DELAYS)) - 1])
+
+
+class OutboxSender:
+    def __init__(
+        self,
+        db: Database,
+        mailer: Mailer,
+        clock: Clock,
+        on_sent: Callable[[str], None] = lambda mailbox: None,
+        batch: int = 64,
+    ) -> None:
+        self._db = db
+        self._mailer = mailer
+        self._clock = clock
+        self._on_sent = on_sent
+        self._batch = batch
+
+    def recover(self) -> list[int]:
+        """At start: rows a crash left mid-send become in-doubt (never resent blindly)."""
+        with self._db.transaction() as session:
+            ids = outbox.recover_interrupted(session)
+        for row_id in ids:
+            log.warning("outbox.in_doubt", outbox_id=row_id, why="interrupted while sending")
+        return ids
+
+    def _claim(self) -> list[outbox.Delivery]:
+        with self._db.transaction() as session:
+            return outbox.claim_due(session, self._clock.now(), self._batch)
+
+    def _record(self, delivery: outbox.Delivery, result: SendResult) -> None:
+        now = self._clock.now()
+        with self._db.transaction() as session:
+            if result.verdict == "sent":
+                outbox.mark_sent(session, delivery.id, now)
+            elif result.verdict == "in_doubt":
+                outbox.mark_in_doubt(session, delivery.id, result.detail)
+            else:
+                permanent = result.verdict == "refused" or delivery.attempts >= MAX_ATTEMPTS
+                outbox.mark_retry(
+                    session,
+                    delivery.id,
+                    now + retry_delay(delivery.attempts),
+                    result.detail,
+                    permanent=permanent,
+                )
+
+    async def _deliver(self, delivery: outbox.Delivery) -> SendResult:
+        result = await self._mailer.send(delivery.envelope_from, delivery.recipient, delivery.raw)
+        await asyncio.to_thread(self._record, delivery, result)
+        event = {
+            "sent": "outbox.sent",
+            "transient": "outbox.retry",
+            "refused": "outbox.failed",
+            "in_doubt": "outbox.in_doubt",
+        }[result.verdict]
+        logger = log.info if result.verdict == "sent" else log.warning
+        logger(
+            event,
+            outbox_id=delivery.id,
+            mailbox=delivery.mailbox,
+            attempt=delivery.attempts,
+            detail=result.detail or None,
+        )
+        if result.verdict == "sent":
+            self._on_sent(delivery.mailbox)
+        return result
+
+    async def deliver_due(self) -> int:
+        """Send everything due now; returns how many rows were attempted."""
+        total = 0
+        while True:
+            deliveries = await asyncio.to_thread(self._claim)
+            if not deliveries:
+                return total
+            total += len(deliveries)
+            await asyncio.gather(*(self._deliver(d) for d in deliveries))
+
+    async def run(
+        self, wake: asyncio.Event, stop: asyncio.Event, idle_seconds: float = 30.0
+    ) -> None:
+        """Deliver whenever woken (new mail queued) and at least every `idle_seconds`."""
+        while not stop.is_set():
+            wake.clear()
+            try:
+                await self.deliver_due()
+            except Exception:
+                log.exception("outbox.error")
+            waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stop.wait())]
+            await asyncio.wait(waiters, timeout=idle_seconds, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waiters:
+                waiter.cancel()

@@ -1,0 +1,128 @@
+"""The one owner of SMTP: a small pool of aiosmtplib connections and delivery outcomes.
+
+Each delivery runs MAIL, RCPT and DATA as separate steps so that a failure can be
+classified exactly: refused (the server said no: nothing was delivered), transient
+(could not talk to the server before DATA: nothing was delivered), or in doubt (the
+connection broke during DATA: the server may have the message). See models/outbox.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import aiosmtplib
+
+from daemon.config import SmtpConfig
+
+Verdict = Literal["sent", "transient", "refused", "in_doubt"]
+
+
+@dataclass(frozen=True)
+class SendResult:
+    verdict: Verdict
+    detail: str = ""
+
+
+class _Connection:
+    def __init__(self, client: aiosmtplib.SMTP) -> None:
+        self.client = client
+        self.last_used = time.monotonic()
+
+
+class Mailer:
+    """Sends raw messages over up to `config.connections` reused SMTP connections."""
+
+    IDLE_CHECK_SECONDS = 20.0
+
+    def __init__(self, config: SmtpConfig, password: str | None) -> None:
+        self._config = config
+        self._password = password
+        self._idle: asyncio.Queue[_Connection] = asyncio.Queue()
+        self._slots = asyncio.Semaphore(config.connections)
+
+    async def _open(self) -> _Connection:
+        cfg = self._config
+        client = aiosmtplib.SMTP(
+            hostname=cfg.host,
+            port=cfg.port,
+            use_tls=cfg.security == "tls",
+            start_tls=cfg.security == "starttls",
+            timeout=cfg.timeout,
+        )
+        await client.connect()
+        if cfg.username:
+            await client.login(cfg.username, self._password or "")
+        return _Connection(client)
+
+    async def _take(self) -> _Connection:
+        while not self._idle.empty():
+            conn = self._idle.get_nowait()
+            if not conn.client.is_connected:
+                continue
+            if time.monotonic() - conn.last_used > self.IDLE_CHECK_SECONDS:
+                try:
+                    await conn.client.noop()
+                except (aiosmtplib.SMTPException, OSError):
+                    await self._discard(conn)
+                    continue
+            return conn
+        return await self._open()
+
+    async def _discard(self, conn: _Connection) -> None:
+        with contextlib.suppress(Exception):  # closing a broken connection
+            conn.client.close()
+
+    async def send(self, envelope_from: str, recipient: str, raw: bytes) -> SendResult:
+        """Deliver one message; never raises for SMTP or network trouble."""
+        async with self._slots:
+            try:
+                conn = await self._take()
+            except aiosmtplib.SMTPResponseException as exc:
+                return SendResult("refused" if exc.code >= 500 else "transient", _describe(exc))
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                return SendResult("transient", _describe(exc))
+            client = conn.client
+            stage = "envelope"
+            try:
+                await client.mail(envelope_from)
+                await client.rcpt(recipient)
+                stage = "data"
+                await client.data(raw)
+            except aiosmtplib.SMTPResponseException as exc:
+                # The server answered with an error code: it did not take the message.
+                await self._reset(conn)
+                return SendResult("refused" if exc.code >= 500 else "transient", _describe(exc))
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                await self._discard(conn)
+                if stage == "data":
+                    return SendResult("in_doubt", _describe(exc))
+                return SendResult("transient", _describe(exc))
+            conn.last_used = time.monotonic()
+            self._idle.put_nowait(conn)
+            return SendResult("sent")
+
+    async def _reset(self, conn: _Connection) -> None:
+        try:
+            await conn.client.rset()
+            conn.last_used = time.monotonic()
+            self._idle.put_nowait(conn)
+        except (aiosmtplib.SMTPException, OSError):
+            await self._discard(conn)
+
+    async def close(self) -> None:
+        while not self._idle.empty():
+            conn = self._idle.get_nowait()
+            try:
+                await conn.client.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                await self._discard(conn)
+
+
+def _describe(exc: BaseException) -> str:
+    code = getattr(exc, "code", None)
+    message = getattr(exc, "message", None) or str(exc)
+    return f"{type(exc).__name__} {code or ''} {message}".strip()[:500]

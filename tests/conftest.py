@@ -1,0 +1,227 @@
+"""Fixtures: one private Dovecot and one SMTP sink per test session, a fresh mailbox per test."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+
+import imapclient
+import pytest
+
+from daemon.config import Config, load_config
+from tests.mailstack import Dovecot, Received, SmtpSink
+
+_users = itertools.count(1)
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    # Not under pytest's 0700 temp base: Dovecot's auth process (user dovecot) must read it.
+    root = Path(tempfile.mkdtemp(prefix="candour-dovecot-"))
+    server = Dovecot(root).start()
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def smtp_sink() -> Iterator[SmtpSink]:
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
+@dataclass
+class Setup:
+    """One test's mailbox, config file and helpers to drive it."""
+
+    dovecot: Dovecot
+    sink: SmtpSink
+    user: str
+    address: str
+    config_path: Path
+    db_path: Path
+
+    @property
+    def config(self) -> Config:
+        return load_config(self.config_path)
+
+    def imap(self) -> imapclient.IMAPClient:
+        client = imapclient.IMAPClient("127.0.0.1", port=self.dovecot.port, ssl=False, timeout=10)
+        client.login(self.user, "secret")
+        return client
+
+    def append(self, raw: bytes, folder: str = "INBOX") -> None:
+        client = self.imap()
+        try:
+            client.append(folder, raw)
+        finally:
+            client.logout()
+
+    def flags(self, folder: str = "INBOX") -> dict[int, tuple[bytes, ...]]:
+        client = self.imap()
+        try:
+            client.select_folder(folder, readonly=True)
+            uids = client.search("ALL")
+            data = client.fetch(uids, ["FLAGS"]) if uids else {}
+            return {uid: tuple(v[b"FLAGS"]) for uid, v in data.items()}
+        finally:
+            client.logout()
+
+    def folder_count(self, folder: str) -> int:
+        client = self.imap()
+        try:
+            return int(client.folder_status(folder, ["MESSAGES"])[b"MESSAGES"])
+        finally:
+            client.logout()
+
+    def outgoing(self) -> list[Received]:
+        """Everything this test's mailbox has sent to the SMTP sink."""
+        return [m for m in self.sink.messages if m.mail_from == self.address]
+
+    def wait_outgoing(self, count: int, timeout: float = 20.0) -> list[Received]:
+        self.sink.wait_for(
+            lambda msgs: sum(m.mail_from == self.address for m in msgs) >= count, timeout
+        )
+        return self.outgoing()
+
+    def cases(self) -> list[dict[str, object]]:
+        out = self.cli("cases", "list", "--json").stdout
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "daemon", *args, "--config", str(self.config_path)],
+            capture_output=True,
+            text=True,
+            check=check,
+            cwd=REPO,
+            timeout=120,
+        )
+
+    def start_daemon(self) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "daemon", "run", "--config", str(self.config_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
+
+
+def write_config(
+    path: Path,
+    *,
+    imap_port: int,
+    user: str,
+    address: str,
+    smtp_port: int,
+    db_url: str,
+    extra_mailbox: str = "",
+    state_dir: Path | None = None,
+) -> None:
+    path.write_text(
+        f"""
+[daemon]
+state_dir = "{state_dir or path.parent / "state"}"
+log_level = "debug"
+
+[database]
+url = "{db_url}"
+
+[smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+security = "none"
+
+[[mailbox]]
+name = "main"
+address = "{address}"
+organisation = "Example Trust"
+ack_within_working_days = 1
+region = "ENG"
+{extra_mailbox}
+[mailbox.imap]
+host = "127.0.0.1"
+port = {imap_port}
+security = "none"
+username = "{user}"
+password_env = "CANDOUR_TEST_IMAP_PASSWORD"
+idle_renew_seconds = 60
+poll_seconds = 1
+timeout = 10
+"""
+    )
+
+
+@pytest.fixture
+def setup(
+    dovecot: Dovecot, smtp_sink: SmtpSink, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Setup:
+    user = f"user{next(_users)}"
+    dovecot.add_user(user)
+    address = f"complaints-{user}@example.org"
+    monkeypatch.setenv("CANDOUR_TEST_IMAP_PASSWORD", "secret")
+    db_path = tmp_path / "candour.db"
+    config_path = tmp_path / "candour.toml"
+    write_config(
+        config_path,
+        imap_port=dovecot.port,
+        user=user,
+        address=address,
+        smtp_port=smtp_sink.port,
+        db_url=f"sqlite:///{db_path}",
+    )
+    return Setup(dovecot, smtp_sink, user, address, config_path, db_path)
+
+
+def make_mail(
+    *,
+    sender: str = "Jane Citizen <jane.citizen@example.net>",
+    to: str = "complaints@example.org",
+    subject: str = "Complaint about my appointment",
+    body: str = "I waited three hours and nobody told me why. I want a formal response.",
+    headers: dict[str, str] | None = None,
+    message_id: str | None = None,
+) -> tuple[bytes, str]:
+    """A realistic message and its Message-ID (without brackets)."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(datetime.now(UTC))
+    mid = message_id or make_msgid(domain="example.net").strip("<>")
+    msg["Message-ID"] = f"<{mid}>"
+    for name, value in (headers or {}).items():
+        msg[name] = value
+    msg.set_content(body)
+    return msg.as_bytes(), mid
+
+
+def wait_until(
+    condition: Callable[[], bool], timeout: float = 20.0, what: str = "condition"
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} not met after {timeout} s")
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_env() -> None:
+    os.environ.pop("NOTIFY_SOCKET", None)
