@@ -83,12 +83,10 @@ def automatic_reason(message: ParsedMessage, own_addresses: frozenset[str]) -> s
     if return_path and all(v.strip() in {"<>", ""} for v in return_path):
         return "null-return-path"
 
-    if not message.sender:
-        return "no-sender"
     if message.sender in own_addresses:
         return "own-address"
     localpart = message.sender.split("@", 1)[0]
-    if _DAEMON_LOCALPARTS.match(localpart):
+    if message.sender and _DAEMON_LOCALPARTS.match(localpart):
         return "daemon-sender"
 
     for loop in message.header("x-loop"):

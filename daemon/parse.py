@@ -12,14 +12,19 @@ import email
 import email.message
 import email.utils
 import hashlib
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
+from html import unescape
 from typing import Any
 
 import mailparser
+
+# mail-parser warns about every MIME part it does not decode itself; that is not news.
+logging.getLogger("mailparser").setLevel(logging.ERROR)
 
 _MSGID = re.compile(r"<([^<>\s]+)>")
 _TAGS = re.compile(r"<[^>]+>")
@@ -122,8 +127,6 @@ def html_to_text(html: str) -> str:
     text = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", html)
     text = re.sub(r"(?i)<br\s*/?>|</p>|</div>|</li>|</tr>", "\n", text)
     text = _TAGS.sub(" ", text)
-    from html import unescape
-
     text = unescape(text)
     text = "\n".join(" ".join(line.split()) for line in text.splitlines())
     return _BLANKS.sub("\n\n", text).strip()
@@ -188,6 +191,8 @@ def parse_message(raw: bytes) -> ParsedMessage:
     """Decode `raw` into a ParsedMessage. Raises ParseError when it is not mail at all."""
     if not raw.strip():
         raise ParseError("empty message")
+    # Some Windows tools write a UTF-8 byte-order mark before the headers, hiding them all.
+    raw = raw.removeprefix(b"\xef\xbb\xbf")
     try:
         parsed = mailparser.parse_from_bytes(raw)
         msg = parsed.message

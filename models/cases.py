@@ -62,18 +62,14 @@ def case_for_message_ids(session: Session, mailbox: str, ids: Sequence[str]) -> 
                 Message.message_id.in_(ids),
                 Message.case_id.is_not(None),
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     sent = dict(
         session.execute(
             select(Outbox.message_id, Outbox.case_id).where(
                 Outbox.mailbox == mailbox, Outbox.message_id.in_(ids), Outbox.case_id.is_not(None)
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     for mid in ids:
         case_id = received.get(mid) or sent.get(mid)
@@ -126,15 +122,14 @@ AUTOMATIC_REPLY_KINDS = ("acknowledgement", "thanks", "signpost")
 
 def unflagged_uids(session: Session, mailbox: str, uidvalidity: int) -> list[tuple[int, str]]:
     """(uid, outcome) of recorded messages whose IMAP keyword is not yet set."""
-    return list(
-        session.execute(
-            select(Message.uid, Message.outcome).where(
-                Message.mailbox == mailbox,
-                Message.uidvalidity == uidvalidity,
-                Message.flagged.is_(False),
-            )
-        ).tuples()
+    rows = session.execute(
+        select(Message.uid, Message.outcome).where(
+            Message.mailbox == mailbox,
+            Message.uidvalidity == uidvalidity,
+            Message.flagged.is_(False),
+        )
     )
+    return [(int(uid), str(outcome)) for uid, outcome in rows]
 
 
 def mark_flagged(session: Session, mailbox: str, uidvalidity: int, uids: Iterable[int]) -> None:

@@ -163,7 +163,7 @@ def pending_sent_copies(
             .where(Outbox.mailbox == mailbox, Outbox.sent_copy == "pending")
             .order_by(Outbox.id)
             .limit(limit)
-        ).tuples()
+        ).all()
     )
 
 

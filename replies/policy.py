@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
+
+# What an SMTP server will take in MAIL/RCPT: no spaces, quotes or brackets; a dotted domain.
+_DELIVERABLE = re.compile(
+    r"^[^\s@<>()\[\],;:\"\\]+@[^\s@<>()\[\],;:\"\\]+\.[^\s@<>()\[\],;:\"\\.]+$"
+)
+
+
+def deliverable(address: str) -> bool:
+    """True when `address` can be given to SMTP as a recipient."""
+    return bool(_DELIVERABLE.match(address)) and len(address) <= 254
 
 
 @dataclass(frozen=True)
@@ -30,6 +41,8 @@ def automatic_reply_decision(
         return ReplyDecision(False, "follow-up")
     if not recipient:
         return ReplyDecision(False, "no-recipient")
+    if not deliverable(recipient):
+        return ReplyDecision(False, "undeliverable-address")
     if recipient in own_addresses:
         return ReplyDecision(False, "own-address")
     if replies_to_recipient_today >= max_per_day:

@@ -101,6 +101,10 @@ class Mailer:
                 if stage == "data":
                     return SendResult("in_doubt", _describe(exc))
                 return SendResult("transient", _describe(exc))
+            except (ValueError, UnicodeError) as exc:
+                # aiosmtplib refuses the address or bytes before talking to the server.
+                await self._reset(conn)
+                return SendResult("refused", _describe(exc))
             conn.last_used = time.monotonic()
             self._idle.put_nowait(conn)
             return SendResult("sent")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import shutil
@@ -23,7 +22,6 @@ import pytest
 from daemon.config import Config, load_config
 from tests.mailstack import Dovecot, Received, SmtpSink
 
-_users = itertools.count(1)
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -171,8 +169,7 @@ timeout = 10
 def setup(
     dovecot: Dovecot, smtp_sink: SmtpSink, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Setup:
-    user = f"user{next(_users)}"
-    dovecot.add_user(user)
+    user = dovecot.new_user()
     address = f"complaints-{user}@example.org"
     monkeypatch.setenv("CANDOUR_TEST_IMAP_PASSWORD", "secret")
     db_path = tmp_path / "candour.db"

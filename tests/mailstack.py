@@ -107,6 +107,7 @@ class Dovecot:
         self.conf = root / "dovecot.conf"
         self.binary = ensure_dovecot()
         self._lock = threading.Lock()
+        self._next_user = 0
 
     def start(self) -> Dovecot:
         root = self.root
@@ -114,7 +115,11 @@ class Dovecot:
         os.chmod(root, 0o755)  # the auth process runs as user dovecot
         (root / "mail").mkdir(exist_ok=True)
         os.chown(root / "mail", 65534, 65534)
-        (root / "users").touch()
+        users = root / "users"
+        if not users.exists():
+            # Accounts exist from the start: Dovecot may not notice a passwd-file changed
+            # within the same second, so adding users on the fly is unreliable.
+            users.write_text("".join(f"user{n}:{{PLAIN}}secret::::::\n" for n in range(1, 401)))
         self.conf.write_text(DOVECOT_CONF.format(root=root, port=self.port))
         subprocess.run([self.binary, "-c", str(self.conf)], check=True)
         wait_for_port(self.port)
@@ -151,9 +156,13 @@ class Dovecot:
             if stale.name in {"master.pid"}:
                 stale.unlink()
 
-    def add_user(self, name: str, password: str = "secret") -> None:
-        with self._lock, (self.root / "users").open("a") as users:
-            users.write(f"{name}:{{PLAIN}}{password}::::::\n")
+    def new_user(self) -> str:
+        """A fresh, empty account (user1 ... user400, password "secret")."""
+        with self._lock:
+            self._next_user += 1
+            if self._next_user > 400:
+                raise RuntimeError("the private Dovecot has no unused accounts left")
+            return f"user{self._next_user}"
 
     def set_uidvalidity(self, user: str, value: int, folder: str = "INBOX") -> None:
         subprocess.run(
