@@ -6,8 +6,9 @@ from pathlib import Path
 
 from classifiers.baseline import KeywordBaseline
 from classifiers.types import Classifier
+from daemon.config import ClassifierConfig
 
 
-def load_classifier(state_dir: Path) -> Classifier:
+def load_classifier(state_dir: Path, config: ClassifierConfig) -> Classifier:
     """The classifier for a daemon whose state lives in `state_dir`."""
-    return KeywordBaseline()
+    return KeywordBaseline(review_below=config.review_below)

@@ -84,6 +84,13 @@ class DaemonConfig(_Strict):
     secret_file: Path | None = None
 
 
+class ClassifierConfig(_Strict):
+    # Below this calibrated confidence a message goes to human review instead of a guess.
+    review_below: float = Field(default=0.5, ge=0.0, le=1.0)
+    # Extra safeguarding rules (TOML) on top of the shipped ones.
+    extra_rules: Path | None = None
+
+
 class DatabaseConfig(_Strict):
     url: str = "sqlite:////var/lib/candour/candour.db"
 
@@ -158,6 +165,7 @@ class MailboxConfig(_Strict):
 class Config(_Strict):
     daemon: DaemonConfig = DaemonConfig()
     database: DatabaseConfig = DatabaseConfig()
+    classifier: ClassifierConfig = ClassifierConfig()
     smtp: SmtpConfig
     mailbox: tuple[MailboxConfig, ...] = Field(min_length=1)
 

@@ -53,7 +53,7 @@ class Worker:
         clock = clock or SystemClock()
         db = Database(config.database.url)
         db.upgrade()
-        model = classifier or load_classifier(config.daemon.state_dir)
+        model = classifier or load_classifier(config.daemon.state_dir, config.classifier)
         watchers = []
         for mailbox in config.mailbox:
             triage = Triage(mailbox, db, model, clock)

@@ -175,3 +175,21 @@ class CaseEvent(Base):
     kind: Mapped[str] = mapped_column(String(32))
     actor: Mapped[str] = mapped_column(String(320), default="candour")
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class Correction(Base):
+    """A label staff gave a case that differs from the classifier's: training material.
+
+    Holds no address: the text for training is read from the message and scrubbed when a
+    training set is exported (classifiers.corrections).
+    """
+
+    __tablename__ = "correction"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"))
+    old_label: Mapped[str] = mapped_column(String(32))
+    new_label: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(32))  # "email-command" | "imap-folder" | "cli"
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

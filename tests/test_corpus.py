@@ -79,7 +79,7 @@ def test_every_file_goes_through_triage_and_robots_get_no_reply(
             assert result.uid not in acked_uids, f"{path.name} ({category}) was answered"
             assert result.outcome != Outcome.CREATED, f"{path.name} opened a case"
     # What cannot be handled is kept byte for byte and says why.
-    assert [m.reason.split(":")[0] for m in quarantined] == ["unparseable"]
+    assert [(m.reason or "").split(":")[0] for m in quarantined] == ["unparseable"]
     assert quarantined[0].raw == (CORPUS / "public/mimekit/stack-overflow.txt").read_bytes()
     assert by_outcome[Outcome.CREATED] > 100
 
