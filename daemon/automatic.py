@@ -72,11 +72,7 @@ def automatic_reason(message: ParsedMessage, own_addresses: frozenset[str]) -> s
     if precedence in {"bulk", "junk", "list", "auto_reply", "auto-reply"}:
         return f"precedence:{precedence}"
 
-    if (
-        message.header("list-id")
-        or message.header("list-unsubscribe")
-        or message.header("list-post")
-    ):
+    if any(message.header(h) for h in ("list-id", "list-unsubscribe", "list-post", "mailing-list")):
         return "mailing-list"
 
     return_path = message.header("return-path")

@@ -222,3 +222,28 @@ def wait_until(
 @pytest.fixture(autouse=True)
 def _no_proxy_env() -> None:
     os.environ.pop("NOTIFY_SOCKET", None)
+
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database on the local server, dropped afterwards."""
+    import uuid
+
+    import psycopg
+
+    name = f"candour_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CANDOUR_SKIP_POSTGRES") == "1":
+            pytest.skip(f"PostgreSQL unavailable and CANDOUR_SKIP_POSTGRES=1: {exc}")
+        raise
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -1,0 +1,203 @@
+"""The outbox against real loopback SMTP peers that refuse, stall or hang up mid-DATA."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP as SMTPServer
+from aiosmtpd.smtp import Envelope, Session
+
+from daemon.clock import SettableClock
+from daemon.config import SmtpConfig
+from models import outbox
+from models.database import Database
+from replies.deliver import OutboxSender
+from replies.smtp import Mailer
+from tests.mailstack import free_port
+
+NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+class Answer:
+    def __init__(self, reply: str) -> None:
+        self.reply = reply
+        self.count = 0
+
+    async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
+        self.count += 1
+        return self.reply
+
+
+@contextlib.contextmanager
+def smtp_answering(reply: str) -> Iterator[tuple[int, Answer]]:
+    handler = Answer(reply)
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port, handler
+    finally:
+        controller.stop()
+
+
+@contextlib.asynccontextmanager
+async def smtp_hanging_up_during_data() -> AsyncIterator[tuple[int, list[bytes]]]:
+    """A peer that takes the whole message, then drops the connection without a reply."""
+    received: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 flaky ESMTP\r\n")
+        while line := await reader.readline():
+            verb = line[:4].upper()
+            if verb in (b"EHLO", b"HELO"):
+                writer.write(b"250 flaky\r\n")
+            elif verb == b"DATA":
+                writer.write(b"354 go ahead\r\n")
+                await writer.drain()
+                received.append(await reader.readuntil(b"\r\n.\r\n"))
+                writer.close()  # gone before the 250: did it deliver? nobody knows
+                return
+            else:
+                writer.write(b"250 OK\r\n")
+            await writer.drain()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        yield port, received
+
+
+def _db(tmp_path: Path) -> Database:
+    db = Database(f"sqlite:///{tmp_path / 'o.db'}")
+    db.upgrade()
+    return db
+
+
+def _queue(db: Database, n: int = 1) -> list[int]:
+    ids = []
+    with db.transaction() as session:
+        for i in range(n):
+            row = outbox.queue(
+                session,
+                mailbox="main",
+                case_id=None,
+                kind="acknowledgement",
+                envelope_from="complaints@example.org",
+                recipient=f"p{i}@example.net",
+                message_id=f"m{i}@example.org",
+                raw=b"Subject: x\r\n\r\nhello\r\n",
+                now=NOW,
+            )
+            session.flush()
+            ids.append(row.id)
+    return ids
+
+
+def _status(db: Database) -> list[tuple[str, int]]:
+    with db.reader() as session:
+        return [(r.status, r.attempts) for r in outbox.rows(session)]
+
+
+def _sender(db: Database, port: int, clock: SettableClock) -> tuple[OutboxSender, Mailer]:
+    mailer = Mailer(SmtpConfig(host="127.0.0.1", port=port, security="none", timeout=5), None)
+    return OutboxSender(db, mailer, clock), mailer
+
+
+async def test_delivered_mail_is_marked_sent_and_sent_once(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    _queue(db, 3)
+    clock = SettableClock(NOW)
+    with smtp_answering("250 OK") as (port, handler):
+        sender, mailer = _sender(db, port, clock)
+        assert await sender.deliver_due() == 3
+        assert await sender.deliver_due() == 0
+        await mailer.close()
+    assert handler.count == 3
+    assert _status(db) == [("sent", 1)] * 3
+
+
+async def test_permanent_refusal_fails_and_temporary_refusal_retries_later(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    clock = SettableClock(NOW)
+    _queue(db)
+    with smtp_answering("550 5.7.1 not here") as (port, _):
+        sender, mailer = _sender(db, port, clock)
+        await sender.deliver_due()
+        await mailer.close()
+    assert _status(db) == [("failed", 1)]
+
+    db2 = _db(tmp_path / "two")
+    _queue(db2)
+    with smtp_answering("451 4.3.0 try later") as (port, handler):
+        sender, mailer = _sender(db2, port, clock)
+        await sender.deliver_due()
+        assert _status(db2) == [("pending", 1)]
+        assert await sender.deliver_due() == 0  # not due again yet
+        clock.advance(timedelta(minutes=2))
+        await sender.deliver_due()
+        await mailer.close()
+    assert handler.count == 2
+    assert _status(db2) == [("pending", 2)]
+
+
+async def test_no_server_is_transient(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    _queue(db)
+    sender, mailer = _sender(db, free_port(), SettableClock(NOW))
+    await sender.deliver_due()
+    await mailer.close()
+    assert _status(db) == [("pending", 1)]
+
+
+async def test_hang_up_during_data_is_in_doubt_and_never_resent(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    _queue(db)
+    clock = SettableClock(NOW)
+    async with smtp_hanging_up_during_data() as (port, received):
+        sender, mailer = _sender(db, port, clock)
+        await sender.deliver_due()
+        clock.advance(timedelta(days=1))
+        assert await sender.deliver_due() == 0
+        await mailer.close()
+    assert len(received) == 1
+    assert _status(db) == [("in_doubt", 1)]
+
+
+def test_a_crash_mid_send_leaves_the_row_in_doubt_until_an_operator_retries(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    [row_id] = _queue(db)
+    with db.transaction() as session:  # what a process killed during SMTP leaves behind
+        outbox.claim_due(session, NOW, 10)
+    sender, _ = _sender(db, free_port(), SettableClock(NOW))
+    assert sender.recover() == [row_id]
+    assert _status(db) == [("in_doubt", 1)]
+    with db.transaction() as session:
+        assert outbox.retry(session, row_id, NOW)
+    assert _status(db) == [("pending", 1)]
+
+
+def test_one_acknowledgement_per_case_is_enforced_by_the_database(tmp_path: Path) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    db = _db(tmp_path)
+    with pytest.raises(IntegrityError), db.transaction() as session:
+        for n in range(2):
+            outbox.queue(
+                session,
+                mailbox="main",
+                case_id=None,
+                kind="acknowledgement",
+                envelope_from="c@example.org",
+                recipient="p@example.net",
+                message_id=f"x{n}@example.org",
+                raw=b"x",
+                now=NOW,
+                once_key="ack:1",
+            )
+            session.flush()

@@ -1,0 +1,176 @@
+"""The pipeline in-process on SQLite: the decisions that need a database, without IMAP."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from classifiers.baseline import KeywordBaseline
+from daemon.clock import SettableClock
+from daemon.config import parse_config
+from daemon.pipeline import Triage
+from daemon.values import Outcome, RawMessage
+from models.database import Database
+from models.schema import Case, Outbox
+from tests.conftest import make_mail
+
+NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday
+
+
+def _triage(tmp_path: Path, **mailbox: object) -> tuple[Triage, SettableClock]:
+    config = parse_config(
+        {
+            "smtp": {"host": "127.0.0.1"},
+            "mailbox": [
+                {
+                    "name": "main",
+                    "address": "complaints@example.org",
+                    "organisation": "Example Trust",
+                    "imap": {"host": "127.0.0.1", "username": "u"},
+                    **mailbox,
+                }
+            ],
+        },
+        "test",
+    )
+    db = Database(f"sqlite:///{tmp_path / 'p.db'}")
+    db.upgrade()
+    clock = SettableClock(NOW)
+    return Triage(config.mailbox[0], db, KeywordBaseline(), clock), clock
+
+
+class Feeder:
+    def __init__(self, triage: Triage) -> None:
+        self.triage = triage
+        self.uid = 0
+
+    def __call__(self, raw: bytes, received: datetime = NOW) -> Outcome:
+        self.uid += 1
+        [result] = self.triage.process_batch(1, [RawMessage(self.uid, raw, received)])
+        return result.outcome
+
+    def acks(self) -> list[Outbox]:
+        with self.triage.db.reader() as session:
+            return list(session.scalars(select(Outbox).order_by(Outbox.id)))
+
+    def cases(self) -> list[Case]:
+        with self.triage.db.reader() as session:
+            return list(session.scalars(select(Case).order_by(Case.id)))
+
+
+@pytest.fixture
+def feed(tmp_path: Path) -> Feeder:
+    return Feeder(_triage(tmp_path)[0])
+
+
+def test_references_count_up_per_prefix_and_year(tmp_path: Path) -> None:
+    triage, _ = _triage(tmp_path, reference_prefix="FDB")
+    feed = Feeder(triage)
+    for n in range(3):
+        feed(make_mail(sender=f"p{n}@example.net")[0])
+    feed(make_mail(sender="late@example.net")[0], received=datetime(2027, 1, 4, 10, tzinfo=UTC))
+    assert [c.reference for c in feed.cases()] == [
+        "FDB-2026-00001",
+        "FDB-2026-00002",
+        "FDB-2026-00003",
+        "FDB-2027-00001",
+    ]
+
+
+def test_ack_deadline_is_one_working_day_by_the_counting_rule(feed: Feeder) -> None:
+    friday_evening = datetime(2026, 3, 6, 18, 30, tzinfo=UTC)
+    feed(make_mail()[0], received=friday_evening)
+    [case] = feed.cases()
+    # Counts as received Monday 09:00; one working day later is Tuesday 17:00 (GMT).
+    assert case.ack_due_at == datetime(2026, 3, 10, 17, 0, tzinfo=UTC)
+
+
+def test_one_sender_gets_at_most_three_automatic_replies_a_day(feed: Feeder) -> None:
+    for n in range(5):
+        assert (
+            feed(make_mail(sender="flood@example.net", subject=f"complaint {n}")[0])
+            == Outcome.CREATED
+        )
+    assert len(feed.acks()) == 3
+    assert [c.no_ack_reason for c in feed.cases()] == [
+        None,
+        None,
+        None,
+        "rate-limited",
+        "rate-limited",
+    ]
+
+
+def test_backlog_mail_older_than_the_limit_is_recorded_not_acknowledged(feed: Feeder) -> None:
+    feed(make_mail()[0], received=NOW - timedelta(days=90))
+    [case] = feed.cases()
+    assert case.no_ack_reason == "too-old"
+    assert feed.acks() == []
+
+
+def test_reply_to_is_where_the_acknowledgement_goes(feed: Feeder) -> None:
+    feed(make_mail(headers={"Reply-To": "Advocate <advocate@example.com>"})[0])
+    assert [a.recipient for a in feed.acks()] == ["advocate@example.com"]
+
+
+def test_same_message_twice_is_a_duplicate(feed: Feeder) -> None:
+    raw, _ = make_mail()
+    assert feed(raw) == Outcome.CREATED
+    assert feed(raw) == Outcome.DUPLICATE
+    assert len(feed.cases()) == 1
+
+
+def test_reference_in_subject_threads_only_for_the_same_complainant(feed: Feeder) -> None:
+    feed(make_mail(sender="owner@example.net")[0])
+    reference = feed.cases()[0].reference
+    follow = make_mail(sender="owner@example.net", subject=f"More about {reference}")[0]
+    assert feed(follow) == Outcome.FOLLOWUP
+    stranger = make_mail(sender="stranger@example.net", subject=f"Re: {reference}")[0]
+    assert feed(stranger) == Outcome.CREATED
+    assert len(feed.cases()) == 2
+    assert len(feed.acks()) == 2
+
+
+def test_a_reply_to_our_acknowledgement_threads_by_references(feed: Feeder) -> None:
+    feed(make_mail(sender="owner@example.net")[0])
+    [ack] = feed.acks()
+    reply = make_mail(
+        sender="someone.else@example.net",
+        subject="Re: something",
+        headers={"References": f"<{ack.message_id}>"},
+    )[0]
+    assert feed(reply) == Outcome.FOLLOWUP
+    assert len(feed.acks()) == 1
+
+
+def test_an_out_of_office_answering_our_ack_joins_the_case_silently(feed: Feeder) -> None:
+    feed(make_mail(sender="owner@example.net")[0])
+    [ack] = feed.acks()
+    ooo = make_mail(
+        sender="owner@example.net",
+        subject="Automatic reply: We have received",
+        headers={"In-Reply-To": f"<{ack.message_id}>", "Auto-Submitted": "auto-replied"},
+    )[0]
+    assert feed(ooo) == Outcome.AUTOMATIC
+    assert len(feed.acks()) == 1
+
+
+def test_a_message_that_breaks_the_pipeline_is_quarantined_not_lost(
+    feed: Feeder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("template store unavailable")
+
+    monkeypatch.setattr("replies.compose.acknowledgement", broken)
+    raw, _ = make_mail()
+    assert feed(raw) == Outcome.QUARANTINED
+    with feed.triage.db.reader() as session:
+        from models.cases import quarantined
+
+        [kept] = quarantined(session)
+        assert kept.raw == raw
+        assert "template store unavailable" in (kept.reason or "")
+    assert feed.cases() == []  # the half-made case was rolled back with its savepoint
