@@ -186,18 +186,23 @@ def test_one_acknowledgement_per_case_is_enforced_by_the_database(tmp_path: Path
     from sqlalchemy.exc import IntegrityError
 
     db = _db(tmp_path)
-    with pytest.raises(IntegrityError), db.transaction() as session:
-        for n in range(2):
-            outbox.queue(
-                session,
-                mailbox="main",
-                case_id=None,
-                kind="acknowledgement",
-                envelope_from="c@example.org",
-                recipient="p@example.net",
-                message_id=f"x{n}@example.org",
-                raw=b"x",
-                now=NOW,
-                once_key="ack:1",
-            )
-            session.flush()
+
+    def queue_twice() -> None:
+        with db.transaction() as session:
+            for n in range(2):
+                outbox.queue(
+                    session,
+                    mailbox="main",
+                    case_id=None,
+                    kind="acknowledgement",
+                    envelope_from="c@example.org",
+                    recipient="p@example.net",
+                    message_id=f"x{n}@example.org",
+                    raw=b"x",
+                    now=NOW,
+                    once_key="ack:1",
+                )
+                session.flush()
+
+    with pytest.raises(IntegrityError):
+        queue_twice()
