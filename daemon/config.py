@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -127,6 +128,93 @@ class ImapConfig(_Secret):
     timeout: float = Field(default=60.0, gt=0)
 
 
+def _limit(value: str) -> str:
+    from daemon.workdays import TimeLimit
+
+    TimeLimit.parse(value)  # raises ValueError with an example
+    return value
+
+
+Limit = Annotated[str, AfterValidator(_limit)]
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+def _clock(value: str) -> str:
+    if not _CLOCK.match(value):
+        raise ValueError(f"{value!r} is not a time of day like 09:00")
+    return value
+
+
+ClockTime = Annotated[str, AfterValidator(_clock)]
+Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+
+class StageConfig(_Strict):
+    name: str
+    respond_within: Limit
+    # How long the complainant has to ask for this stage after the previous response.
+    request_within: Limit | None = None
+
+
+class PolicyConfig(_Strict):
+    """The organisation's complaints procedure: acknowledgement and stage time limits."""
+
+    acknowledge: Limit | None = None  # default: ack_within_working_days
+    stages: tuple[StageConfig, ...] = (
+        StageConfig(name="stage 1", respond_within="10 working days"),
+        StageConfig(name="stage 2", respond_within="25 working days", request_within="20 working days"),
+    )
+    time_limit_months: int = Field(default=12, ge=1)
+
+
+class CalendarConfig(_Strict):
+    opens: ClockTime = "09:00"
+    closes: ClockTime = "17:00"
+    working_days: tuple[Weekday, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri")
+    closures: tuple[date, ...] = ()  # extra closure days, e.g. a Christmas shutdown
+
+    @model_validator(mode="after")
+    def _order(self) -> CalendarConfig:
+        if self.closes <= self.opens:
+            raise ValueError("closes must be after opens")
+        return self
+
+
+class RemindersConfig(_Strict):
+    enabled: bool = True
+    at: ClockTime = "08:30"  # local time on working days
+    due_within_working_days: int = Field(default=2, ge=0)
+    manager: Address | None = None  # receives an overdue notice per case
+
+
+class RoutesConfig(_Strict):
+    """Where each kind of message goes (staff copies). Missing routes fall back to `review`."""
+
+    complaint: Address | None = None
+    feedback: Address | None = None
+    data_protection: Address | None = None
+    safeguarding: Address | None = None
+    hr: Address | None = None
+    social_care: Address | None = None
+    review: Address | None = None
+
+    def for_label(self, label: str) -> str | None:
+        value: str | None = getattr(self, label, None)
+        return value or self.review or self.complaint
+
+
+class SignpostConfig(_Strict):
+    """Text for the replies to out-of-scope senders (templates use these)."""
+
+    emergency_guidance: str = (
+        "If anyone is in immediate danger, call 999. If you are worried about a child or an "
+        "adult at risk and it is not an emergency, contact your local council's safeguarding team."
+    )
+    data_protection: str = "our Data Protection Officer"
+    hr: str = "our People team"
+    social_care: str = "the local authority's statutory complaints procedure"
+
+
 class MailboxConfig(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     address: Address
@@ -142,7 +230,43 @@ class MailboxConfig(_Strict):
     # Extra addresses that are this mailbox too (aliases): never acknowledged.
     aliases: tuple[Address, ...] = ()
     templates_dir: Path | None = None
+    # Who may act as staff: any address at these domains, plus these exact addresses.
+    staff_domains: tuple[str, ...] = ()
+    staff_addresses: tuple[Address, ...] = ()
+    # Show staff names/addresses to complainants in relayed replies (default: hidden).
+    show_staff_identity: bool = False
+    # Pseudonymous community mailbox: cases are known by the member's username.
+    pseudonymous: bool = False
+    pseudonym_pattern: str = r"(?im)^\s*user\s*-?\s*name\s*[:\-–]\s*([A-Za-z0-9_.\-]{2,40})\s*$"
+    pseudonym_registry: Path | None = None  # CSV: address,username
+    routes: RoutesConfig = RoutesConfig()
+    signpost: SignpostConfig = SignpostConfig()
+    policy: PolicyConfig = PolicyConfig()
+    calendar: CalendarConfig = CalendarConfig()
+    reminders: RemindersConfig = RemindersConfig()
     imap: ImapConfig
+
+    @field_validator("pseudonym_pattern")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        try:
+            compiled = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from exc
+        if compiled.groups < 1:
+            raise ValueError("needs one (group) capturing the username")
+        return value
+
+    @property
+    def acknowledge_limit(self) -> str:
+        return self.policy.acknowledge or f"{self.ack_within_working_days} working days"
+
+    def is_staff(self, address: str) -> bool:
+        address = address.lower()
+        if address in self.staff_addresses:
+            return True
+        domain = address.rsplit("@", 1)[-1]
+        return any(domain == d.lower().lstrip("@") for d in self.staff_domains)
 
     @field_validator("timezone")
     @classmethod

@@ -25,7 +25,8 @@ from daemon.clock import Clock
 from daemon.config import MailboxConfig
 from daemon.parse import ParsedMessage, ParseError, parse_message
 from daemon.values import Outcome, RawMessage, Result
-from daemon.workdays import TimeLimit, WorkingCalendar
+from daemon.deadlines import acknowledgement_limit, calendar_for
+from daemon.workdays import WorkingCalendar
 from models import cases, outbox
 from models.database import Database
 from models.schema import Case, Message

@@ -101,6 +101,21 @@ class Case(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Why no acknowledgement is owed (automatic mail, rate limit...), when none is.
     no_ack_reason: Mapped[str | None] = mapped_column(String(64))
+    ack_breached: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Routing and people.
+    route: Mapped[str | None] = mapped_column(String(320))
+    assigned_to: Mapped[str | None] = mapped_column(String(320))
+    pseudonym: Mapped[str | None] = mapped_column(String(64))
+    # The complaints procedure: current stage (0 = none) and its clock.
+    stage: Mapped[int] = mapped_column(Integer, default=0)
+    stage_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    stage_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Until when the complainant may ask for the next stage (after a response).
+    request_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    late_request: Mapped[bool] = mapped_column(Boolean, default=False)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    close_reason: Mapped[str | None] = mapped_column(String(24))
 
 
 class Message(Base):
