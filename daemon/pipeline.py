@@ -114,10 +114,8 @@ class Triage:
         self.classifier = classifier
         self.clock = clock
         self.templates = templates or Templates(mailbox.templates_dir)
-        self.calendar = calendar or WorkingCalendar(
-            region=mailbox.region, timezone=mailbox.timezone
-        )
-        self.ack_limit = TimeLimit(mailbox.ack_within_working_days, "working_days")
+        self.calendar = calendar or calendar_for(mailbox)
+        self.ack_limit = acknowledgement_limit(mailbox)
 
     def process_batch(self, uidvalidity: int, raws: Sequence[RawMessage]) -> list[Result]:
         """Run every stage for a batch and commit it; returns one Result per message."""
