@@ -140,6 +140,17 @@ def case_summary(case: Case) -> dict[str, Any]:
         "acknowledged_at": _iso(case.acknowledged_at),
         "ack_due_at": _iso(case.ack_due_at),
         "no_ack_reason": case.no_ack_reason,
+        "ack_breached": case.ack_breached,
+        "flags": [f for f in case.flags.split(",") if f],
+        "route": case.route,
+        "assigned_to": case.assigned_to,
+        "pseudonym": case.pseudonym,
+        "stage": case.stage,
+        "stage_due_at": _iso(case.stage_due_at),
+        "responded_at": _iso(case.responded_at),
+        "request_due_at": _iso(case.request_due_at),
+        "closed_at": _iso(case.closed_at),
+        "close_reason": case.close_reason,
     }
 
 
@@ -238,3 +249,8 @@ def quarantine(config_path: Path) -> None:
             )
         if not rows:
             click.echo("nothing quarantined")
+
+
+from daemon.deadline_cli import register as _register_deadline_commands  # noqa: E402
+
+_register_deadline_commands(main)

@@ -121,6 +121,8 @@ class ImapConfig(_Secret):
     sent_folder: str | None = None
     quarantine_keyword: str = "$CandourQuarantined"
     triaged_keyword: str = "$CandourTriaged"
+    # Staff relabel a case by moving its message into <label_folders>/<label>; "" disables.
+    label_folders: str = "Candour/Label"
     idle: bool = True
     # Servers drop IDLE after 30 minutes (RFC 2177 asks clients to re-issue within 29).
     idle_renew_seconds: float = Field(default=600.0, gt=0, lt=1740)
@@ -162,7 +164,9 @@ class PolicyConfig(_Strict):
     acknowledge: Limit | None = None  # default: ack_within_working_days
     stages: tuple[StageConfig, ...] = (
         StageConfig(name="stage 1", respond_within="10 working days"),
-        StageConfig(name="stage 2", respond_within="25 working days", request_within="20 working days"),
+        StageConfig(
+            name="stage 2", respond_within="25 working days", request_within="20 working days"
+        ),
     )
     time_limit_months: int = Field(default=12, ge=1)
 

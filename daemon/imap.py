@@ -9,6 +9,7 @@ Messages are only ever read with BODY.PEEK[] and marked with keywords: never del
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import ssl
 import threading
@@ -23,6 +24,8 @@ from imapclient.imapclient import SENT as SPECIAL_USE_SENT
 
 from daemon.config import ImapConfig
 from daemon.values import RawMessage
+
+_MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
 
 # Responses that mean "something changed in the folder" during IDLE.
 _CHANGE = {b"EXISTS", b"RECENT", b"FETCH", b"EXPUNGE"}
@@ -193,6 +196,52 @@ class ImapSession:
         except _EXPECTED as exc:
             raise _translate(exc) from exc
 
+    def label_folders(self, labels: Sequence[str]) -> dict[str, str]:
+        """Folder name per label under `label_folders` (created when missing); {} if disabled."""
+        prefix = self.config.label_folders.strip("/")
+        if not prefix:
+            return {}
+        try:
+            delimiter = self.client.list_folders(directory="", pattern="")[0][1]
+            sep = delimiter.decode() if isinstance(delimiter, bytes) else str(delimiter or "/")
+            folders = {}
+            for label in labels:
+                name = sep.join([*prefix.split("/"), label])
+                if not self.client.folder_exists(name):
+                    self.client.create_folder(name)
+                    self.client.subscribe_folder(name)
+                folders[label] = name
+            return folders
+        except _EXPECTED as exc:
+            raise _translate(exc) from exc
+
+    def message_ids_in(self, folder: str, skip_keyword: str) -> dict[int, str]:
+        """Message-IDs (without brackets) of messages in `folder` lacking `skip_keyword`.
+
+        Selects `folder`; call `select()` afterwards to return to the watched folder.
+        """
+        try:
+            self.client.select_folder(folder)
+            uids = self.client.search(["UNKEYWORD", skip_keyword])
+            if not uids:
+                return {}
+            data = self.client.fetch(uids, ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
+        except _EXPECTED as exc:
+            raise _translate(exc) from exc
+        found = {}
+        for uid, item in data.items():
+            header = next((v for k, v in item.items() if k.startswith(b"BODY[HEADER")), b"")
+            ids = _MESSAGE_ID.findall(bytes(header).decode("ascii", "replace"))
+            found[int(uid)] = ids[0] if ids else ""
+        return found
+
+    def mark_in_selected(self, uids: Sequence[int], keyword: str) -> None:
+        try:
+            if uids:
+                self.client.add_flags(list(uids), [keyword.encode()], silent=True)
+        except _EXPECTED as exc:
+            raise _translate(exc) from exc
+
     def wait_for_change(self, seconds: float, wake: threading.Event, stop: threading.Event) -> bool:
         """Block until the folder changes, `wake` or `stop` is set, or `seconds` pass.
 
@@ -200,6 +249,8 @@ class ImapSession:
         29-minute limit), otherwise sleeps and then polls with NOOP. Returns True when the
         server reported a change.
         """
+        if wake.is_set() or stop.is_set():
+            return False
         state = self.state
         client = self.client
         deadline = time.monotonic() + seconds

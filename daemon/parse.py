@@ -217,3 +217,26 @@ def parse_message(raw: bytes) -> ParsedMessage:
             return _build(msg, raw, text, _decode(msg.get("Subject")), attachments, defects)
         except Exception as second:
             raise ParseError(f"{type(first).__name__}: {first}; then {second}") from second
+
+
+def attachment_files(raw: bytes, limit_bytes: int = 20_000_000) -> list[tuple[str, str, bytes]]:
+    """(filename, content type, bytes) of each attachment, for staff copies; never raises."""
+    try:
+        msg = email.message_from_bytes(raw.removeprefix(b"\xef\xbb\xbf"))
+        out: list[tuple[str, str, bytes]] = []
+        total = 0
+        for part in msg.walk():
+            if part.is_multipart():
+                continue
+            filename = part.get_filename()
+            if not filename and part.get_content_disposition() != "attachment":
+                continue
+            payload = part.get_payload(decode=True)
+            data = payload if isinstance(payload, bytes) else b""
+            total += len(data)
+            if total > limit_bytes:
+                break
+            out.append((_decode(filename or "attachment"), part.get_content_type(), data))
+        return out
+    except Exception:  # noqa: BLE001 - attachments are a convenience; the raw message is kept
+        return []

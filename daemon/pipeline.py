@@ -1,7 +1,9 @@
 """The triage pipeline: the ordered stages every incoming message goes through.
 
-    parse -> detect automatic mail -> classify -> dedupe -> thread -> open or continue
-    a case -> decide and queue the automatic reply -> record
+    parse -> detect automatic mail -> classify -> dedupe -> thread (signed case address,
+    References, subject reference) -> either continue the case (daemon/correspondence.py:
+    follow-ups, staff replies, relays, notes) or open one (daemon/intake.py: route, the one
+    automatic reply, staff copies) -> record
 
 The first three stages are pure and run on the whole batch (classification is batched
 for speed). The rest run in one database transaction per batch, each message inside its
@@ -12,9 +14,9 @@ reason recorded), never dropped, and never stops the batch.
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy.orm import Session
@@ -23,15 +25,17 @@ from classifiers.types import Classification, Classifier, ClassifierInput
 from daemon.automatic import automatic_reason
 from daemon.clock import Clock
 from daemon.config import MailboxConfig
+from daemon.correspondence import continue_case
+from daemon.deadlines import acknowledgement_limit, calendar_for
+from daemon.desk import Desk, message_row
+from daemon.intake import open_case
 from daemon.parse import ParsedMessage, ParseError, parse_message
 from daemon.values import Outcome, RawMessage, Result
-from daemon.deadlines import acknowledgement_limit, calendar_for
 from daemon.workdays import WorkingCalendar
-from models import cases, outbox
+from models import cases
 from models.database import Database
-from models.schema import Case, Message
-from replies import compose
-from replies.policy import automatic_reply_decision
+from models.schema import Case
+from replies.addresses import signed_reference
 from replies.templates import Templates
 
 log = structlog.get_logger("candour.pipeline")
@@ -90,13 +94,6 @@ def classify_batch(classifier: Classifier, items: Sequence[Prepared]) -> list[Pr
     return out
 
 
-def reply_address(parsed: ParsedMessage, own: frozenset[str]) -> str:
-    """Where replies to this sender go: Reply-To when it is someone else, else From."""
-    if parsed.reply_to and parsed.reply_to not in own:
-        return parsed.reply_to
-    return parsed.sender
-
-
 class Triage:
     """Runs the pipeline for one mailbox."""
 
@@ -108,6 +105,7 @@ class Triage:
         clock: Clock,
         templates: Templates | None = None,
         calendar: WorkingCalendar | None = None,
+        secret: bytes | None = None,
     ) -> None:
         self.mailbox = mailbox
         self.db = db
@@ -116,6 +114,13 @@ class Triage:
         self.templates = templates or Templates(mailbox.templates_dir)
         self.calendar = calendar or calendar_for(mailbox)
         self.ack_limit = acknowledgement_limit(mailbox)
+        self.desk = Desk.for_mailbox(
+            mailbox,
+            self.templates,
+            self.calendar,
+            self.ack_limit,
+            secret if secret is not None else secrets.token_bytes(32),
+        )
 
     def process_batch(self, uidvalidity: int, raws: Sequence[RawMessage]) -> list[Result]:
         """Run every stage for a batch and commit it; returns one Result per message."""
@@ -150,59 +155,55 @@ class Triage:
 
     # -- the database stages -------------------------------------------------------------
 
-    def _message_row(
-        self,
-        uidvalidity: int,
-        item: Prepared,
-        outcome: Outcome,
-        case: Case | None,
-        reason: str | None,
-    ) -> Message:
-        parsed = item.parsed
-        return Message(
-            mailbox=self.mailbox.name,
-            uidvalidity=uidvalidity,
-            uid=item.raw.uid,
-            dedupe_key=item.dedupe_key,
-            message_id=parsed.message_id[:400] if parsed and parsed.message_id else None,
-            content_sha256=item.raw.sha256,
-            case_id=case.id if case is not None else None,
-            outcome=outcome.value,
-            reason=reason,
-            sender=parsed.sender[:320] if parsed else "",
-            subject=parsed.subject if parsed else "",
-            received_at=item.raw.received_at,
-            recorded_at=self.clock.now(),
-            raw=item.raw.raw,
-            flagged=False,
-        )
-
     def _quarantine(
         self, session: Session, uidvalidity: int, item: Prepared, reason: str
     ) -> Result:
-        if cases.already_recorded(
-            session, self.mailbox.name, uidvalidity, item.raw.uid, item.dedupe_key
-        ):
+        name = self.mailbox.name
+        if cases.already_recorded(session, name, uidvalidity, item.raw.uid, item.dedupe_key):
             return Result(item.raw.uid, Outcome.DUPLICATE, None, "already recorded")
-        session.add(self._message_row(uidvalidity, item, Outcome.QUARANTINED, None, reason[:2000]))
+        session.add(
+            message_row(
+                self.mailbox,
+                uidvalidity,
+                item.raw,
+                item.dedupe_key,
+                item.parsed,
+                Outcome.QUARANTINED,
+                None,
+                reason[:2000],
+                self.clock.now(),
+            )
+        )
         session.flush()
         return Result(item.raw.uid, Outcome.QUARANTINED, None, reason[:200])
 
-    def _thread(self, session: Session, parsed: ParsedMessage) -> Case | None:
-        """Stage 5: the existing case this message continues, if any."""
+    def _thread(self, session: Session, parsed: ParsedMessage) -> tuple[Case | None, bool]:
+        """Stage 5: (the case this message continues, whether via its signed address).
+
+        In order: a signed case reply address among the recipients; In-Reply-To or
+        References naming a message of the case; the case reference in the subject, only
+        from the case's own complainant or staff.
+        """
+        addressed = (*parsed.recipients, *_delivery_addresses(parsed))
+        reference, forged = signed_reference(addressed, self.mailbox.address, self.desk.secret)
+        if forged:
+            log.warning("message.forged_case_address", mailbox=self.mailbox.name)
+        if reference is not None:
+            case = cases.case_by_reference(session, reference)
+            if case is not None and case.mailbox == self.mailbox.name:
+                return case, True
         case = cases.case_for_message_ids(session, self.mailbox.name, parsed.thread_ids)
         if case is not None:
-            return case
+            return case, False
         for reference in _REFERENCE.findall(parsed.subject):
             found = cases.case_by_reference(session, reference)
-            # A reference in the subject only threads mail from the case's own complainant.
             if (
                 found is not None
                 and found.mailbox == self.mailbox.name
-                and (found.complainant == parsed.sender)
+                and (found.complainant == parsed.sender or self.mailbox.is_staff(parsed.sender))
             ):
-                return found
-        return None
+                return found, False
+        return None, False
 
     def _record(self, session: Session, uidvalidity: int, item: Prepared) -> Result:
         name = self.mailbox.name
@@ -212,107 +213,48 @@ class Triage:
             return self._quarantine(session, uidvalidity, item, f"unparseable: {item.parse_error}")
         parsed = item.parsed
         now = self.clock.now()
-        case = self._thread(session, parsed)
+        case, via_case_address = self._thread(session, parsed)
         if case is not None:
-            outcome = Outcome.AUTOMATIC if item.automatic else Outcome.FOLLOWUP
-            session.add(self._message_row(uidvalidity, item, outcome, case, item.automatic))
-            cases.add_event(
+            result = continue_case(
                 session,
+                self.desk,
+                uidvalidity,
+                item.raw,
+                item.dedupe_key,
+                parsed,
+                item.automatic,
                 case,
+                via_case_address,
                 now,
-                f"{outcome.value}.received",
-                item.automatic or "",
-                actor="complainant" if not item.automatic else "system",
             )
             session.flush()
-            return Result(item.raw.uid, outcome, case.reference, item.automatic)
+            return result
         if item.automatic is not None:
             session.add(
-                self._message_row(uidvalidity, item, Outcome.AUTOMATIC, None, item.automatic)
+                message_row(
+                    self.mailbox,
+                    uidvalidity,
+                    item.raw,
+                    item.dedupe_key,
+                    parsed,
+                    Outcome.AUTOMATIC,
+                    None,
+                    item.automatic,
+                    now,
+                )
             )
             session.flush()
             return Result(item.raw.uid, Outcome.AUTOMATIC, None, item.automatic)
-        return self._open_case(session, uidvalidity, item, parsed, now)
+        classification = item.classification or Classification("complaint", 0.0, True, "none")
+        return open_case(
+            session, self.desk, uidvalidity, item.raw, item.dedupe_key, parsed, classification, now
+        )
 
-    def _open_case(
-        self,
-        session: Session,
-        uidvalidity: int,
-        item: Prepared,
-        parsed: ParsedMessage,
-        now: datetime,
-    ) -> Result:
-        """Stages 6-8: open the case, decide on the acknowledgement, queue it, record."""
-        mailbox = self.mailbox
-        label = item.classification or Classification("complaint", 0.0, True, "none")
-        received = item.raw.received_at
-        reference = cases.next_reference(session, mailbox.reference_prefix, received.year)
-        case = Case(
-            reference=reference,
-            mailbox=mailbox.name,
-            status="new",
-            label=label.label,
-            confidence=label.confidence,
-            needs_review=label.needs_review,
-            flags=",".join(label.flags),
-            model_version=label.model_version,
-            complainant=parsed.sender[:320],
-            subject=parsed.subject,
-            received_at=received,
-            created_at=now,
-            ack_due_at=self.calendar.due(received, self.ack_limit),
-        )
-        session.add(case)
-        session.flush()
-        session.add(self._message_row(uidvalidity, item, Outcome.CREATED, case, None))
-        cases.add_event(session, case, now, "received", f"uid {item.raw.uid}")
-        cases.add_event(
-            session,
-            case,
-            now,
-            "classified",
-            f"{label.label} {label.confidence:.2f} {label.model_version} {' '.join(label.reasons)}",
-        )
-        recipient = reply_address(parsed, mailbox.own_addresses)
-        decision = automatic_reply_decision(
-            automatic=item.automatic,
-            is_new_case=True,
-            recipient=recipient,
-            own_addresses=mailbox.own_addresses,
-            replies_to_recipient_today=cases.replies_sent_since(
-                session, mailbox.name, recipient, now - timedelta(days=1)
-            ),
-            max_per_day=mailbox.max_replies_per_sender_per_day,
-            age=now - received,
-            max_age=timedelta(days=mailbox.acknowledge_max_age_days),
-        )
-        if decision.send:
-            mail = compose.acknowledgement(
-                mailbox=mailbox,
-                templates=self.templates,
-                original=parsed,
-                recipient=recipient,
-                reference=reference,
-                received_at=received,
-                now=now,
-            )
-            outbox.queue(
-                session,
-                mailbox=mailbox.name,
-                case_id=case.id,
-                kind=mail.kind,
-                envelope_from=mail.envelope_from,
-                recipient=mail.recipient,
-                message_id=mail.message_id,
-                raw=mail.raw,
-                now=now,
-                once_key=f"ack:{case.id}",
-            )
-            cases.add_event(session, case, now, "acknowledgement.queued")
-        else:
-            case.no_ack_reason = decision.reason
-            cases.add_event(session, case, now, "acknowledgement.withheld", decision.reason)
-        session.flush()
-        return Result(
-            item.raw.uid, Outcome.CREATED, reference, None if decision.send else decision.reason
-        )
+
+def _delivery_addresses(parsed: ParsedMessage) -> list[str]:
+    """Envelope recipients that MTAs record in headers (a Bcc'd case address shows here)."""
+    found: list[str] = []
+    for header in ("delivered-to", "x-original-to", "envelope-to"):
+        for value in parsed.header(header):
+            found.extend(a.strip("<> ").lower() for a in value.split(",") if "@" in a)
+    return found

@@ -14,6 +14,7 @@ class Outcome(StrEnum):
     CREATED = "created"  # a new case was opened
     FOLLOWUP = "followup"  # joined an existing case
     AUTOMATIC = "automatic"  # machine-written mail (bounce, auto-reply, list): no reply
+    STAFF = "staff"  # a staff reply or note on a case
     DUPLICATE = "duplicate"  # already recorded (same UID, Message-ID or content)
     QUARANTINED = "quarantined"  # kept but could not be processed: a human must look
 

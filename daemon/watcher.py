@@ -27,10 +27,12 @@ from daemon.imap import ImapError, ImapPermanent, ImapSession
 from daemon.pipeline import Triage
 from daemon.values import Outcome, Result
 from models import cases, outbox
+from models.corrections import relabel_by_message_id
 
 log = structlog.get_logger("candour.watcher")
 
 PERMANENT_RETRY_SECONDS = 300.0
+LABEL_SCAN_SECONDS = 60.0  # how soon a message moved into a label folder is noticed
 HEALTHY_SESSION_SECONDS = 60.0
 
 
@@ -62,6 +64,8 @@ class MailboxWatcher:
         self.stop = threading.Event()
         self.health = Health()
         self._sent_folder: str | None = None
+        self._label_folders: dict[str, str] | None = None
+        self._last_label_scan = 0.0
         self._backoff = wait_exponential_jitter(initial=1, max=120, jitter=1)
 
     # -- one cycle ------------------------------------------------------------------------
@@ -128,6 +132,37 @@ class MailboxWatcher:
             outbox.mark_copies_done(session, done)
         return len(done)
 
+    def apply_label_folders(self) -> int:
+        """Relabel cases whose message staff moved into a label folder; returns how many."""
+        from classifiers.types import LABELS
+
+        if not self.mailbox.imap.label_folders:
+            return 0
+        if self._label_folders is None:
+            self._label_folders = self.imap.label_folders(LABELS)
+        done_keyword = "$CandourLabelled"
+        changed = 0
+        try:
+            for label, folder in self._label_folders.items():
+                moved = self.imap.message_ids_in(folder, done_keyword)
+                if not moved:
+                    continue
+                with self.triage.db.transaction() as session:
+                    for message_id in moved.values():
+                        if message_id and relabel_by_message_id(
+                            session, self.mailbox.name, message_id, label, self.triage.clock.now()
+                        ):
+                            changed += 1
+                self.imap.mark_in_selected(list(moved), done_keyword)
+        finally:
+            self.imap.select()
+        if changed:
+            log.info(
+                "case.relabelled", mailbox=self.mailbox.name, count=changed, source="imap-folder"
+            )
+        self._last_label_scan = time.monotonic()
+        return changed
+
     def sync_once(self) -> list[Result]:
         """Connect if needed and do one full cycle except waiting."""
         if not self.imap.connected:
@@ -144,6 +179,7 @@ class MailboxWatcher:
         self.repair_keywords(self.imap.state.uidvalidity)
         results = self.process_new()
         self.append_sent_copies()
+        self.apply_label_folders()
         return results
 
     # -- forever --------------------------------------------------------------------------
@@ -155,18 +191,23 @@ class MailboxWatcher:
             self.sync_once()
             self.health.last_error, self.health.needs_human = None, False
             while not self.stop.is_set():
-                self.wake.clear()
                 # Re-issue IDLE well within the 29-minute limit (RFC 2177).
                 limit = self.mailbox.imap.idle_renew_seconds
                 if not (
                     self.imap.state and self.imap.state.supports_idle and self.mailbox.imap.idle
                 ):
                     limit = self.mailbox.imap.poll_seconds
+                if self.mailbox.imap.label_folders:
+                    limit = min(limit, LABEL_SCAN_SECONDS)
+                # Returns at once if woken while we were busy: no wake-up is ever lost.
                 self.imap.wait_for_change(limit, self.wake, self.stop)
                 if self.stop.is_set():
                     break
+                self.wake.clear()  # before the work, so a wake during it means "again"
                 self.process_new()
                 self.append_sent_copies()
+                if time.monotonic() - self._last_label_scan >= LABEL_SCAN_SECONDS:
+                    self.apply_label_folders()
         except ImapError as exc:
             self.imap.close()
             self.health.connected = False

@@ -85,7 +85,12 @@ class WorkingCalendar:
         return datetime.combine(day, moment, tzinfo=self.zone)
 
     def effective_receipt(self, received: datetime) -> datetime:
-        """When a message counts as received under the rule, in local time."""
+        """When a message counts as received under the rule, in local time.
+
+        Raises ValueError for a naive datetime (it would be read as the server's local time).
+        """
+        if received.tzinfo is None:
+            raise ValueError("received must be an aware datetime")
         local = received.astimezone(self.zone)
         day = local.date()
         if self.is_working_day(day):
@@ -109,11 +114,18 @@ class WorkingCalendar:
         if received.tzinfo is None:
             raise ValueError("received must be an aware datetime")
         if limit.unit == "hours":
-            return (received + timedelta(hours=limit.amount)).astimezone(UTC)
+            # In UTC: adding hours to a zoned time is wall-clock arithmetic in Python, which
+            # would make "24 hours" last 23 or 25 hours across a change of clocks.
+            return received.astimezone(UTC) + timedelta(hours=limit.amount)
         return self.add_working_days(received, limit.amount)
 
     def working_days_between(self, start: datetime, end: datetime) -> int:
-        """Whole working days from the day `start` counts as to `end`'s day (negative if past)."""
+        """Whole working days from the day `start` counts as to `end`'s day (negative if past).
+
+        Raises ValueError for naive datetimes.
+        """
+        if end.tzinfo is None:
+            raise ValueError("end must be an aware datetime")
         a = self.effective_receipt(start).date()
         b = end.astimezone(self.zone).date()
         sign = 1

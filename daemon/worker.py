@@ -21,6 +21,8 @@ from daemon.clock import Clock, SystemClock
 from daemon.config import Config
 from daemon.imap import ImapError
 from daemon.pipeline import Triage
+from daemon.scheduler import run_reminders_once, run_scheduler
+from daemon.secrets import reply_secret
 from daemon.watcher import MailboxWatcher
 from models.database import Database
 from replies.deliver import OutboxSender
@@ -54,9 +56,10 @@ class Worker:
         db = Database(config.database.url)
         db.upgrade()
         model = classifier or load_classifier(config.daemon.state_dir, config.classifier)
+        secret = reply_secret(config)
         watchers = []
         for mailbox in config.mailbox:
-            triage = Triage(mailbox, db, model, clock)
+            triage = Triage(mailbox, db, model, clock, secret=secret)
             password = mailbox.imap.password() or ""
             watchers.append(MailboxWatcher(triage, password, batch_size=config.daemon.batch_size))
         return cls(config, db, watchers, config.smtp.password(), clock)
@@ -85,6 +88,7 @@ class Worker:
                 except ImapError as exc:
                     failed += 1
                     log.error("imap.unavailable", mailbox=watcher.mailbox.name, error=str(exc))
+            await asyncio.to_thread(run_reminders_once, self.db, self.config, self.clock)
             await sender.deliver_due()
             for watcher in self.watchers:
                 if watcher.imap.connected:
@@ -123,6 +127,9 @@ class Worker:
             thread.start()
             threads.append(thread)
         delivery = asyncio.create_task(sender.run(wake, stop))
+        reminders = asyncio.create_task(
+            run_scheduler(self.db, self.config, self.clock, lambda: wake.set(), stop)
+        )
         log.info("daemon.started", mailboxes=[w.mailbox.name for w in self.watchers])
         status = EXIT_OK
         try:
@@ -144,6 +151,7 @@ class Worker:
             for thread in threads:
                 await asyncio.to_thread(thread.join, DRAIN_SECONDS)
             await delivery
+            await reminders
             try:
                 await asyncio.wait_for(sender.deliver_due(), timeout=DRAIN_SECONDS)
             except TimeoutError:

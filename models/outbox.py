@@ -25,7 +25,8 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from models.cases import add_event
+from models import lifecycle
+from models.cases import AUTOMATIC_REPLY_KINDS, add_event
 from models.schema import Case, Outbox
 
 
@@ -103,14 +104,9 @@ def mark_sent(session: Session, delivery_id: int, now: datetime) -> None:
     if row.case_id is not None:
         case = session.get(Case, row.case_id)
         if case is not None:
-            if (
-                row.kind in {"acknowledgement", "thanks", "signpost"}
-                and case.acknowledged_at is None
-            ):
-                case.acknowledged_at = now
-                if case.status == "new":
-                    case.status = "acknowledged"
             add_event(session, case, now, f"{row.kind}.sent", f"outbox {row.id}")
+            if row.kind in AUTOMATIC_REPLY_KINDS:
+                lifecycle.on_automatic_reply_sent(session, case, row.kind, now)
 
 
 def mark_retry(

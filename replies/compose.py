@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from daemon.config import MailboxConfig
 from daemon.parse import ParsedMessage
 from replies.templates import Templates
+
+AutoSubmitted = Literal["auto-replied", "auto-generated", "no"]
 
 
 @dataclass(frozen=True)
@@ -24,16 +28,31 @@ class OutgoingMail:
     envelope_from: str
     recipient: str
     subject: str
-    raw: bytes
+    raw: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class FileAttachment:
+    filename: str
+    content_type: str
+    data: bytes = field(repr=False)
 
 
 def new_message_id(mailbox: MailboxConfig, tag: str) -> str:
     return make_msgid(idstring=tag.lower(), domain=mailbox.domain).strip("<>")
 
 
-def _from_header(mailbox: MailboxConfig) -> Address:
-    local, domain = mailbox.address.split("@", 1)
-    return Address(display_name=mailbox.organisation, username=local, domain=domain)
+def thread_headers(original: ParsedMessage | None) -> tuple[str | None, tuple[str, ...]]:
+    """(In-Reply-To, References) for an answer to `original`."""
+    if original is None or not original.message_id:
+        return None, ()
+    return original.message_id, (*original.references, original.message_id)
+
+
+def local_time(mailbox: MailboxConfig, moment: datetime | None) -> str:
+    if moment is None:
+        return "not set"
+    return moment.astimezone(ZoneInfo(mailbox.timezone)).strftime("%a %d %b %Y %H:%M")
 
 
 def build(
@@ -45,34 +64,125 @@ def build(
     body: str,
     now: datetime,
     message_id: str,
-    in_reply_to: ParsedMessage | None = None,
+    in_reply_to: str | None = None,
+    references: Sequence[str] = (),
+    reply_to: str | None = None,
+    auto_submitted: AutoSubmitted = "auto-replied",
+    display_name: str | None = None,
+    attachments: Sequence[FileAttachment] = (),
     automatic: bool = True,
 ) -> OutgoingMail:
-    """Assemble a text/plain message from the mailbox to `recipient`."""
+    """Assemble a message from the mailbox address to `recipient`.
+
+    `automatic=False` (a person's words, e.g. a relayed staff reply) omits Auto-Submitted.
+    """
+    if not automatic:
+        auto_submitted = "no"
     msg = EmailMessage(policy=SMTP)
-    msg["From"] = _from_header(mailbox)
+    local, domain = mailbox.address.split("@", 1)
+    msg["From"] = Address(
+        display_name=display_name or mailbox.organisation, username=local, domain=domain
+    )
     msg["To"] = recipient
+    if reply_to:
+        msg["Reply-To"] = reply_to
     msg["Subject"] = subject
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = f"<{message_id}>"
-    if in_reply_to is not None and in_reply_to.message_id:
-        msg["In-Reply-To"] = f"<{in_reply_to.message_id}>"
-        chain = [*in_reply_to.references, in_reply_to.message_id]
-        msg["References"] = " ".join(f"<{m}>" for m in chain[-20:])
-    if automatic:
-        # RFC 3834: marks this as an automatic reply so well-behaved responders stay quiet;
+    if in_reply_to:
+        msg["In-Reply-To"] = f"<{in_reply_to}>"
+    if references:
+        msg["References"] = " ".join(f"<{m}>" for m in list(references)[-20:])
+    if auto_submitted != "no":
+        # RFC 3834: marks this as automatic so well-behaved responders stay quiet;
         # X-Auto-Response-Suppress asks Exchange/Outlook not to send out-of-office replies.
-        msg["Auto-Submitted"] = "auto-replied"
+        msg["Auto-Submitted"] = auto_submitted
         msg["X-Auto-Response-Suppress"] = "All"
     msg["X-Loop"] = mailbox.address
     msg.set_content(body, charset="utf-8")
-    return OutgoingMail(
+    for attachment in attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        msg.add_attachment(
+            attachment.data,
+            maintype=maintype or "application",
+            subtype=subtype or "octet-stream",
+            filename=attachment.filename,
+        )
+    return OutgoingMail(kind, message_id, mailbox.address, recipient, subject, msg.as_bytes())
+
+
+def from_template(
+    template: str,
+    *,
+    kind: str,
+    mailbox: MailboxConfig,
+    templates: Templates,
+    recipient: str,
+    reference: str,
+    context: dict[str, Any],
+    now: datetime,
+    in_reply_to: str | None = None,
+    references: Sequence[str] = (),
+    reply_to: str | None = None,
+    auto_submitted: AutoSubmitted = "auto-replied",
+    display_name: str | None = None,
+    attachments: Sequence[FileAttachment] = (),
+) -> OutgoingMail:
+    """Render `template` and build the message. Raises TemplateProblem."""
+    base = {
+        "reference": reference,
+        "organisation": mailbox.organisation,
+        "mailbox_address": mailbox.address,
+        "signpost": mailbox.signpost,
+    }
+    subject, body = templates.render(template, {**base, **context})
+    return build(
         kind=kind,
-        message_id=message_id,
-        envelope_from=mailbox.address,
+        mailbox=mailbox,
         recipient=recipient,
         subject=subject,
-        raw=msg.as_bytes(),
+        body=body,
+        now=now,
+        message_id=new_message_id(mailbox, reference),
+        in_reply_to=in_reply_to,
+        references=references,
+        reply_to=reply_to,
+        auto_submitted=auto_submitted,
+        display_name=display_name,
+        attachments=attachments,
+    )
+
+
+def automatic_reply(
+    template: str,
+    *,
+    mailbox: MailboxConfig,
+    templates: Templates,
+    original: ParsedMessage,
+    recipient: str,
+    reference: str,
+    received_at: datetime,
+    now: datetime,
+    name: str | None = None,
+) -> OutgoingMail:
+    """The one automatic reply to a new sender: acknowledgement, thanks or signposting."""
+    in_reply_to, references = thread_headers(original)
+    kind = "signpost" if template.startswith("signpost_") else template
+    return from_template(
+        template,
+        kind=kind,
+        mailbox=mailbox,
+        templates=templates,
+        recipient=recipient,
+        reference=reference,
+        context={
+            "name": name or original.sender_name or "Sir or Madam",
+            "original_subject": original.subject or "(no subject)",
+            "received": local_time(mailbox, received_at),
+        },
+        now=now,
+        in_reply_to=in_reply_to,
+        references=references,
     )
 
 
@@ -86,25 +196,14 @@ def acknowledgement(
     received_at: datetime,
     now: datetime,
 ) -> OutgoingMail:
-    """The acknowledgement of a new case, rendered from the `acknowledgement` template."""
-    zone = ZoneInfo(mailbox.timezone)
-    subject, body = templates.render(
+    """The acknowledgement of a new complaint."""
+    return automatic_reply(
         "acknowledgement",
-        {
-            "reference": reference,
-            "organisation": mailbox.organisation,
-            "name": original.sender_name or "Sir or Madam",
-            "original_subject": original.subject or "(no subject)",
-            "received": received_at.astimezone(zone).strftime("%A %d %B %Y at %H:%M"),
-        },
-    )
-    return build(
-        kind="acknowledgement",
         mailbox=mailbox,
+        templates=templates,
+        original=original,
         recipient=recipient,
-        subject=subject,
-        body=body,
+        reference=reference,
+        received_at=received_at,
         now=now,
-        message_id=new_message_id(mailbox, reference),
-        in_reply_to=original,
     )

@@ -53,7 +53,10 @@ def test_complaint_is_acknowledged_once_and_follow_ups_and_robots_get_nothing(se
         assert case["reference"] == reference
         assert case["acknowledged_at"] is not None
         assert case["ack_due_at"] is not None
-        wait_until(lambda: setup.folder_count("Sent") == 1, what="copy in Sent")
+        wait_until(
+            lambda: setup.folder_count("Sent") == 1,
+            what=f"copy in Sent ({setup.folder_count('Sent')})",
+        )
 
         # A follow-up answering the acknowledgement joins the case: no new case, no new ack.
         follow_up, _ = make_mail(

@@ -164,7 +164,7 @@ def test_a_message_that_breaks_the_pipeline_is_quarantined_not_lost(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("template store unavailable")
 
-    monkeypatch.setattr("replies.compose.acknowledgement", broken)
+    monkeypatch.setattr("replies.compose.automatic_reply", broken)
     raw, _ = make_mail()
     assert feed(raw) == Outcome.QUARANTINED
     with feed.triage.db.reader() as session:

@@ -1,0 +1,283 @@
+"""Correspondence on an existing case: complainants' follow-ups, staff replies and notes.
+
+A staff reply (a staff sender writing to the case's signed reply address) is stripped of
+quoted history and signature, its commands applied, and what remains relayed to the
+complainant from the mailbox address. Staff mail that reached the case any other way is
+recorded as an internal note and never relayed. Everyone else's mail is recorded on the
+case and forwarded to whoever handles it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from daemon.desk import Desk, last_from, message_row, queue_mail
+from daemon.escalation import asks_for_escalation
+from daemon.parse import ParsedMessage
+from daemon.pseudonyms import without_signature
+from daemon.routing import Role, sender_role
+from daemon.values import Outcome, RawMessage, Result
+from models import cases, lifecycle
+from models.corrections import relabel
+from models.schema import Case
+from replies import compose
+from replies.commands import HELP, StaffReply, parse_staff_reply
+
+# Our own staff copies say "----- X wrote -----" above the sender's words: cut there too,
+# in case a mail client quotes in a way the reply parser does not recognise.
+_OUR_QUOTE = re.compile(
+    r"^[>\s]*(-----\s.*\swrote\s-----|Case [A-Z]{2,6}-\d{4}-\d{5}[:(])", re.MULTILINE
+)
+
+
+def staff_text(parsed: ParsedMessage) -> str:
+    """Only what the staff member wrote: no quoted history, no staff copy, no signature."""
+    text = without_signature(parsed.text)
+    match = _OUR_QUOTE.search(text)
+    if match:
+        text = text[: match.start()]
+    return text.strip()
+
+
+def continue_case(
+    session: Session,
+    desk: Desk,
+    uidvalidity: int,
+    raw: RawMessage,
+    dedupe_key: str,
+    parsed: ParsedMessage,
+    automatic: str | None,
+    case: Case,
+    via_case_address: bool,
+    now: datetime,
+) -> Result:
+    mailbox = desk.mailbox
+    if automatic is not None:
+        session.add(
+            message_row(
+                mailbox,
+                uidvalidity,
+                raw,
+                dedupe_key,
+                parsed,
+                Outcome.AUTOMATIC,
+                case,
+                automatic,
+                now,
+            )
+        )
+        cases.add_event(session, case, now, "automatic.received", automatic, actor="system")
+        return Result(raw.uid, Outcome.AUTOMATIC, case.reference, automatic)
+    role = sender_role(
+        sender=parsed.sender,
+        is_staff=mailbox.is_staff(parsed.sender),
+        complainant=case.complainant,
+        via_case_address=via_case_address,
+    )
+    if role == Role.STAFF_REPLY:
+        return _staff_reply(session, desk, uidvalidity, raw, dedupe_key, parsed, case, now)
+    if role == Role.STAFF_MESSAGE:
+        session.add(
+            message_row(
+                mailbox,
+                uidvalidity,
+                raw,
+                dedupe_key,
+                parsed,
+                Outcome.STAFF,
+                case,
+                "staff mail not sent to the case address: kept as a note",
+                now,
+            )
+        )
+        cases.add_event(session, case, now, "note", staff_text(parsed), actor=parsed.sender)
+        return Result(raw.uid, Outcome.STAFF, case.reference, "note")
+    return _follow_up(session, desk, uidvalidity, raw, dedupe_key, parsed, case, role, now)
+
+
+def _follow_up(
+    session: Session,
+    desk: Desk,
+    uidvalidity: int,
+    raw: RawMessage,
+    dedupe_key: str,
+    parsed: ParsedMessage,
+    case: Case,
+    role: Role,
+    now: datetime,
+) -> Result:
+    mailbox = desk.mailbox
+    session.add(
+        message_row(
+            mailbox,
+            uidvalidity,
+            raw,
+            dedupe_key,
+            parsed,
+            Outcome.FOLLOWUP,
+            case,
+            None if role == Role.COMPLAINANT else "not from the complainant",
+            now,
+        )
+    )
+    actor = "complainant" if role == Role.COMPLAINANT else "other"
+    cases.add_event(session, case, now, "followup.received", f"uid {raw.uid}", actor=actor)
+    note = "" if role == Role.COMPLAINANT else "NOTE: this is not from the case's complainant."
+    if role == Role.COMPLAINANT and case.status == "responded" and asks_for_escalation(parsed.text):
+        problem = lifecycle.escalate(
+            session, case, now, mailbox, desk.calendar, actor="complainant", by_complainant=True
+        )
+        note = (
+            problem
+            or f"The complainant asks for the next stage: now {case.stage}, due "
+            f"{compose.local_time(mailbox, case.stage_due_at)}."
+        )
+    handler = case.assigned_to or case.route
+    if handler:
+        copy = compose.from_template(
+            "followup_copy",
+            kind="followup_copy",
+            mailbox=mailbox,
+            templates=desk.templates,
+            recipient=handler,
+            reference=case.reference,
+            context={
+                "label": case.label,
+                "status": case.status,
+                "subject": desk.subject_for_staff(parsed),
+                "sender_line": desk.sender_line(case, parsed)
+                if role == Role.COMPLAINANT
+                else ("someone else" if mailbox.pseudonymous else parsed.sender),
+                "note": note,
+                "received": compose.local_time(mailbox, raw.received_at),
+                "text": desk.words_for_staff(parsed),
+            },
+            now=now,
+            reply_to=desk.case_address(case.reference),
+            auto_submitted="auto-generated",
+            display_name=f"Candour for {mailbox.organisation}",
+        )
+        queue_mail(session, mailbox, case, copy, now)
+    return Result(raw.uid, Outcome.FOLLOWUP, case.reference, None)
+
+
+def _staff_reply(
+    session: Session,
+    desk: Desk,
+    uidvalidity: int,
+    raw: RawMessage,
+    dedupe_key: str,
+    parsed: ParsedMessage,
+    case: Case,
+    now: datetime,
+) -> Result:
+    mailbox = desk.mailbox
+    reply = parse_staff_reply(staff_text(parsed))
+    staff = parsed.sender
+    session.add(
+        message_row(
+            mailbox,
+            uidvalidity,
+            raw,
+            dedupe_key,
+            parsed,
+            Outcome.STAFF,
+            case,
+            "; ".join(reply.errors) or None,
+            now,
+        )
+    )
+    if reply.errors:
+        cases.add_event(
+            session, case, now, "staff.reply_rejected", "; ".join(reply.errors), actor=staff
+        )
+        error = compose.from_template(
+            "staff_error",
+            kind="staff_error",
+            mailbox=mailbox,
+            templates=desk.templates,
+            recipient=staff,
+            reference=case.reference,
+            context={"errors": list(reply.errors), "help": HELP},
+            now=now,
+            in_reply_to=parsed.message_id,
+            auto_submitted="auto-replied",
+        )
+        queue_mail(session, mailbox, case, error, now)
+        return Result(
+            raw.uid, Outcome.STAFF, case.reference, "rejected: " + "; ".join(reply.errors)
+        )
+    _apply_commands(session, desk, case, reply, staff, now)
+    if reply.is_note and reply.text:
+        cases.add_event(session, case, now, "note", reply.text, actor=staff)
+    if reply.relay:
+        _relay(session, desk, case, reply.text, parsed, now)
+        if not any(c.name == "interim" for c in reply.commands):
+            lifecycle.on_staff_response(session, case, now, mailbox, desk.calendar)
+    return Result(raw.uid, Outcome.STAFF, case.reference, "relayed" if reply.relay else "commands")
+
+
+def _apply_commands(
+    session: Session, desk: Desk, case: Case, reply: StaffReply, staff: str, now: datetime
+) -> None:
+    mailbox = desk.mailbox
+    for command in reply.commands:
+        if command.name == "label":
+            relabel(session, case, command.argument, source="email-command", actor=staff, at=now)
+        elif command.name == "close":
+            lifecycle.close(session, case, now, reason=command.argument or "closed", actor=staff)
+        elif command.name == "reopen":
+            lifecycle.reopen(session, case, now, actor=staff)
+        elif command.name == "stage":
+            wanted = int(command.argument)
+            problem = (
+                f"the case is at stage {case.stage}; the next stage is {case.stage + 1}"
+                if wanted != case.stage + 1
+                else lifecycle.escalate(
+                    session, case, now, mailbox, desk.calendar, actor=staff, by_complainant=False
+                )
+            )
+            if problem:
+                cases.add_event(session, case, now, "stage.refused", problem, actor=staff)
+        elif command.name == "assign":
+            case.assigned_to = command.argument.lower()
+            cases.add_event(session, case, now, "assigned", case.assigned_to, actor=staff)
+
+
+def _relay(
+    session: Session, desk: Desk, case: Case, text: str, parsed: ParsedMessage, now: datetime
+) -> None:
+    """Send the staff member's words to the complainant, threaded to their last message."""
+    mailbox = desk.mailbox
+    recipient = desk.complainant_address(case)
+    last = last_from(session, case, case.complainant)
+    staff_name = parsed.sender_name or parsed.sender
+    relay = compose.from_template(
+        "relay",
+        kind="relay",
+        mailbox=mailbox,
+        templates=desk.templates,
+        recipient=recipient,
+        reference=case.reference,
+        context={
+            "subject": re_subject(case.subject),
+            "text": text,
+            "signature": staff_name if mailbox.show_staff_identity else "Complaints team",
+        },
+        now=now,
+        in_reply_to=last,
+        references=(last,) if last else (),
+        auto_submitted="no",
+    )
+    queue_mail(session, mailbox, case, relay, now)
+    cases.add_event(session, case, now, "relay", text, actor=parsed.sender)
+
+
+def re_subject(subject: str) -> str:
+    """The original subject without Re:/Fwd: prefixes or our reference tag."""
+    subject = re.sub(r"\s*\[[A-Z]{2,6}-\d{4}-\d{5}\]\s*", " ", subject or "")
+    subject = re.sub(r"^\s*((re|fwd?|aw|sv|tr)\s*:\s*)+", "", subject, flags=re.IGNORECASE)
+    return subject.strip() or "your message"

@@ -1,0 +1,143 @@
+"""What a mailbox's triage keeps at hand, and the shared steps of recording and sending.
+
+A Desk is built once per mailbox: its configuration, templates, working calendar, the
+secret that signs case reply addresses and the pseudonym registry. The intake and
+correspondence stages both record messages and queue mail through it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from daemon.config import MailboxConfig
+from daemon.parse import ParsedMessage
+from daemon.pseudonyms import load_registry, scrub
+from daemon.values import Outcome, RawMessage
+from daemon.workdays import TimeLimit, WorkingCalendar
+from models import outbox
+from models.cases import add_event
+from models.schema import Case, Message
+from replies.addresses import case_address
+from replies.compose import OutgoingMail
+from replies.templates import Templates
+
+
+@dataclass(frozen=True)
+class Desk:
+    mailbox: MailboxConfig
+    templates: Templates
+    calendar: WorkingCalendar
+    ack_limit: TimeLimit
+    secret: bytes
+    registry: dict[str, str]
+
+    @classmethod
+    def for_mailbox(
+        cls,
+        mailbox: MailboxConfig,
+        templates: Templates,
+        calendar: WorkingCalendar,
+        ack_limit: TimeLimit,
+        secret: bytes,
+    ) -> Desk:
+        registry = load_registry(mailbox.pseudonym_registry) if mailbox.pseudonym_registry else {}
+        return cls(mailbox, templates, calendar, ack_limit, secret, registry)
+
+    def case_address(self, reference: str) -> str:
+        return case_address(self.mailbox.address, reference, self.secret)
+
+    def complainant_address(self, case: Case) -> str:
+        """Where mail to the complainant goes: the registered address of a pseudonym."""
+        if case.pseudonym:
+            for address, username in self.registry.items():
+                if username == case.pseudonym:
+                    return address
+        return case.complainant
+
+    def sender_line(self, case: Case, parsed: ParsedMessage) -> str:
+        """How staff see who wrote: never the address in a pseudonymous mailbox."""
+        if self.mailbox.pseudonymous:
+            return f"member {case.pseudonym}" if case.pseudonym else "a member (username not found)"
+        return f"{parsed.sender_name} <{parsed.sender}>" if parsed.sender_name else parsed.sender
+
+    def words_for_staff(self, parsed: ParsedMessage) -> str:
+        """The sender's words as staff may see them."""
+        if self.mailbox.pseudonymous:
+            return scrub(parsed.text, address=parsed.sender, display_name=parsed.sender_name)
+        return parsed.text
+
+    def subject_for_staff(self, parsed: ParsedMessage) -> str:
+        if self.mailbox.pseudonymous:
+            return scrub(parsed.subject, address=parsed.sender, display_name=parsed.sender_name)
+        return parsed.subject or "(no subject)"
+
+
+def message_row(
+    mailbox: MailboxConfig,
+    uidvalidity: int,
+    raw: RawMessage,
+    dedupe_key: str,
+    parsed: ParsedMessage | None,
+    outcome: Outcome,
+    case: Case | None,
+    reason: str | None,
+    now: datetime,
+) -> Message:
+    return Message(
+        mailbox=mailbox.name,
+        uidvalidity=uidvalidity,
+        uid=raw.uid,
+        dedupe_key=dedupe_key,
+        message_id=parsed.message_id[:400] if parsed and parsed.message_id else None,
+        content_sha256=raw.sha256,
+        case_id=case.id if case is not None else None,
+        outcome=outcome.value,
+        reason=reason,
+        sender=parsed.sender[:320] if parsed else "",
+        subject=parsed.subject if parsed else "",
+        received_at=raw.received_at,
+        recorded_at=now,
+        raw=raw.raw,
+        flagged=False,
+    )
+
+
+def queue_mail(
+    session: Session,
+    mailbox: MailboxConfig,
+    case: Case,
+    mail: OutgoingMail,
+    now: datetime,
+    once_key: str | None = None,
+) -> None:
+    """Put `mail` in the outbox for `case` and note it in the case history."""
+    outbox.queue(
+        session,
+        mailbox=mailbox.name,
+        case_id=case.id,
+        kind=mail.kind,
+        envelope_from=mail.envelope_from,
+        recipient=mail.recipient,
+        message_id=mail.message_id,
+        raw=mail.raw,
+        now=now,
+        once_key=once_key,
+    )
+    staff_bound = mail.kind in {"staff_copy", "followup_copy", "staff_error"}
+    add_event(session, case, now, f"{mail.kind}.queued", mail.recipient if staff_bound else "")
+
+
+def last_from(session: Session, case: Case, sender: str) -> str | None:
+    """The Message-ID of the latest message on `case` from `sender`."""
+    return session.scalar(
+        select(Message.message_id)
+        .where(
+            Message.case_id == case.id, Message.sender == sender, Message.message_id.is_not(None)
+        )
+        .order_by(Message.id.desc())
+        .limit(1)
+    )

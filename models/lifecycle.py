@@ -1,0 +1,243 @@
+"""The case lifecycle: each move through the complaints procedure, with its time and clock.
+
+    new -> acknowledged -> in_stage (stage N, due ...) -> responded -> in_stage (N+1) ...
+    any open status -> closed | withdrawn | referred;  closed ones -> reopened
+
+Statuses: `new` until the automatic reply is delivered; then `in_stage` when a stage is
+running (every complaint starts stage 1 on receipt, so its stage clock runs from the
+moment it arrived), otherwise `acknowledged` (feedback). `responded` once staff answer the
+stage; the complainant's window to ask for the next stage is `request_due_at`.
+
+Every function takes an open session, records a CaseEvent per transition and never commits.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from daemon.config import MailboxConfig, StageConfig
+from daemon.workdays import TimeLimit, WorkingCalendar
+from models.cases import AUTOMATIC_REPLY_KINDS, add_event
+from models.schema import Case
+
+log = structlog.get_logger("candour.lifecycle")
+
+OPEN_STATUSES = ("new", "acknowledged", "in_stage", "responded")
+CLOSE_REASONS = ("closed", "withdrawn", "referred")
+STAGED_LABELS = frozenset({"complaint"})
+
+
+def is_closed(case: Case) -> bool:
+    return case.status in CLOSE_REASONS
+
+
+def stage_config(mailbox: MailboxConfig, stage: int) -> StageConfig | None:
+    """The policy's stage number `stage` (1-based), or None beyond the last one."""
+    stages = mailbox.policy.stages
+    return stages[stage - 1] if 1 <= stage <= len(stages) else None
+
+
+def stage_name(mailbox: MailboxConfig, stage: int) -> str:
+    """The policy's name for stage `stage` ("stage 1", "chief executive review"), or ""."""
+    found = stage_config(mailbox, stage)
+    return found.name if found is not None else ""
+
+
+def _start_stage(
+    session: Session,
+    case: Case,
+    stage: int,
+    config: StageConfig,
+    started: datetime,
+    calendar: WorkingCalendar,
+    event_at: datetime,
+    actor: str,
+    why: str,
+) -> None:
+    case.stage = stage
+    case.stage_started_at = started
+    case.stage_due_at = calendar.due(started, TimeLimit.parse(config.respond_within))
+    kind = "stage.started" if stage == 1 else "stage.escalated"
+    detail = f"stage {stage} ({config.name}), due {case.stage_due_at.isoformat()}; {why}"
+    add_event(session, case, event_at, kind, detail, actor=actor)
+    log.info(kind, case=case.reference, stage=stage, due=case.stage_due_at.isoformat())
+
+
+def on_opened(
+    session: Session,
+    case: Case,
+    mailbox: MailboxConfig,
+    calendar: WorkingCalendar,
+    now: datetime,
+) -> None:
+    """Start stage 1 for a new complaint (needs_review or not), counted from its receipt.
+
+    Other labels (feedback, out-of-scope) run no stage. Does nothing when a stage is
+    already running or the policy has no stages.
+    """
+    first = stage_config(mailbox, 1)
+    if case.label not in STAGED_LABELS or case.stage > 0 or first is None:
+        return
+    _start_stage(session, case, 1, first, case.received_at, calendar, now, "candour", "opened")
+
+
+def on_automatic_reply_sent(session: Session, case: Case, kind: str, at: datetime) -> None:
+    """The acknowledgement, thanks or signpost reply was delivered at `at`.
+
+    Marks the case acknowledged (status `in_stage` if a stage runs, else `acknowledged`),
+    records a breach when it went out after `ack_due_at`, and closes a signposted
+    (out-of-scope) case as referred. Raises ValueError for a kind that is not an
+    automatic reply.
+    """
+    if kind not in AUTOMATIC_REPLY_KINDS:
+        raise ValueError(f"{kind!r} is not an automatic reply ({', '.join(AUTOMATIC_REPLY_KINDS)})")
+    if case.acknowledged_at is None:
+        case.acknowledged_at = at
+        if case.status == "new":
+            case.status = "in_stage" if case.stage > 0 else "acknowledged"
+            add_event(session, case, at, "case.acknowledged", f"{kind}; now {case.status}")
+        if case.ack_due_at is not None and at > case.ack_due_at:
+            _record_late_acknowledgement(session, case, at, "sent late")
+    if kind == "signpost" and not is_closed(case):
+        close(session, case, at, reason="referred", actor="candour")
+
+
+def _record_late_acknowledgement(session: Session, case: Case, at: datetime, how: str) -> None:
+    if case.ack_breached:
+        return
+    case.ack_breached = True
+    due = case.ack_due_at.isoformat() if case.ack_due_at else "?"
+    add_event(session, case, at, "acknowledgement.late", f"{how}; was due {due}")
+    log.warning("acknowledgement.late", case=case.reference, how=how)
+
+
+def record_late_acknowledgements(session: Session, mailbox: str, now: datetime) -> int:
+    """Flag open cases whose owed acknowledgement is still unsent after its deadline.
+
+    Cases with a `no_ack_reason` owe none. Returns how many were newly flagged; a case is
+    flagged once (`ack_breached`), whether here or when its late reply is finally sent.
+    """
+    overdue = session.scalars(
+        select(Case).where(
+            Case.mailbox == mailbox,
+            Case.status.in_(OPEN_STATUSES),
+            Case.acknowledged_at.is_(None),
+            Case.no_ack_reason.is_(None),
+            Case.ack_breached.is_(False),
+            Case.ack_due_at < now,
+        )
+    )
+    count = 0
+    for case in overdue:
+        _record_late_acknowledgement(session, case, now, "not sent by its deadline")
+        count += 1
+    return count
+
+
+def on_staff_response(
+    session: Session,
+    case: Case,
+    at: datetime,
+    mailbox: MailboxConfig,
+    calendar: WorkingCalendar,
+) -> None:
+    """A staff reply relayed to the complainant answers the current stage.
+
+    Sets `responded_at` (the first response of a stage counts; later replies keep it) and
+    status `responded`, and opens the complainant's window to ask for the next stage when
+    the policy gives one (`request_within`). Does nothing on a closed case.
+    """
+    if is_closed(case) or case.status == "responded":
+        return
+    case.responded_at = at
+    case.status = "responded"
+    timing = "late" if case.stage_due_at is not None and at > case.stage_due_at else "on time"
+    detail = f"stage {case.stage} response, {timing}" if case.stage else "response"
+    following = stage_config(mailbox, case.stage + 1)
+    if case.stage > 0 and following is not None and following.request_within is not None:
+        case.request_due_at = calendar.due(at, TimeLimit.parse(following.request_within))
+        detail += f"; {following.name} may be asked for until {case.request_due_at.isoformat()}"
+    add_event(session, case, at, "stage.responded", detail, actor="staff")
+    log.info("stage.responded", case=case.reference, stage=case.stage, timing=timing)
+
+
+def escalate(
+    session: Session,
+    case: Case,
+    at: datetime,
+    mailbox: MailboxConfig,
+    calendar: WorkingCalendar,
+    *,
+    actor: str,
+    by_complainant: bool,
+) -> str | None:
+    """Move the case to its next stage, whose clock starts at `at`.
+
+    A complainant's request after `request_due_at` is flagged (`late_request`), not
+    refused. Returns None on success, or why it cannot be done (case closed, no further
+    stage in the policy).
+    """
+    if is_closed(case):
+        return f"case {case.reference} is {case.status}; reopen it first"
+    following = stage_config(mailbox, case.stage + 1)
+    if following is None:
+        last = stage_name(mailbox, case.stage) or f"stage {case.stage}"
+        return f"no further stage: {last} is the last stage of the procedure"
+    if by_complainant and case.request_due_at is not None and at > case.request_due_at:
+        case.late_request = True
+        add_event(
+            session,
+            case,
+            at,
+            "escalation.late_request",
+            f"asked after the window closed at {case.request_due_at.isoformat()}",
+            actor=actor,
+        )
+    why = "asked for by the complainant" if by_complainant else "by staff"
+    _start_stage(session, case, case.stage + 1, following, at, calendar, at, actor, why)
+    case.status = "in_stage"
+    case.responded_at = None
+    case.request_due_at = None
+    return None
+
+
+def close(
+    session: Session, case: Case, at: datetime, *, reason: str = "closed", actor: str
+) -> None:
+    """Close the case as `closed`, `withdrawn` or `referred` (its new status).
+
+    Closing a closed case does nothing. Raises ValueError for any other reason.
+    """
+    if reason not in CLOSE_REASONS:
+        raise ValueError(f"close reason must be one of {', '.join(CLOSE_REASONS)}, not {reason!r}")
+    if is_closed(case):
+        return
+    case.status = reason
+    case.closed_at = at
+    case.close_reason = reason
+    add_event(session, case, at, f"case.{reason}", f"at stage {case.stage}", actor=actor)
+    log.info("case.closed", case=case.reference, reason=reason)
+
+
+def reopen(session: Session, case: Case, at: datetime, *, actor: str) -> None:
+    """Reopen a closed case where it was: its stage and that stage's due date are kept.
+
+    Reopening an open case does nothing.
+    """
+    if not is_closed(case):
+        return
+    was = case.close_reason
+    case.closed_at = None
+    case.close_reason = None
+    if case.responded_at is not None:
+        case.status = "responded"
+    elif case.acknowledged_at is None:
+        case.status = "new"
+    else:
+        case.status = "in_stage" if case.stage > 0 else "acknowledged"
+    add_event(session, case, at, "case.reopened", f"was {was}; now {case.status}", actor=actor)
+    log.info("case.reopened", case=case.reference, status=case.status)

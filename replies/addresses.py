@@ -1,0 +1,57 @@
+"""Per-case reply addresses: complaints+cmp-2026-00042.k3f9x2ab@example.org.
+
+The token is an HMAC of the case reference under the mailbox's secret, so an address
+cannot be guessed from a reference or forged; verification is constant-time.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from collections.abc import Iterable
+
+TOKEN_CHARS = 10  # base32: 50 bits
+
+
+def _token(secret: bytes, reference: str) -> str:
+    digest = hmac.new(secret, reference.lower().encode(), hashlib.sha256).digest()
+    return base64.b32encode(digest).decode().lower()[:TOKEN_CHARS]
+
+
+def case_address(mailbox_address: str, reference: str, secret: bytes) -> str:
+    """The address that brings replies back to case `reference`."""
+    local, domain = mailbox_address.split("@", 1)
+    return f"{local}+{reference.lower()}.{_token(secret, reference)}@{domain}"
+
+
+def case_reference(address: str, mailbox_address: str, secret: bytes) -> str | None:
+    """The case reference an address signs for, or None (not ours, malformed or forged)."""
+    local, domain = mailbox_address.lower().split("@", 1)
+    match = re.fullmatch(
+        rf"{re.escape(local)}\+([a-z]{{2,6}}-\d{{4}}-\d{{5}})\.([a-z2-7]{{{TOKEN_CHARS}}})@{re.escape(domain)}",
+        address.strip().lower(),
+    )
+    if match is None:
+        return None
+    reference, token = match.groups()
+    if not hmac.compare_digest(token, _token(secret, reference)):
+        return None
+    return reference.upper()
+
+
+def signed_reference(
+    addresses: Iterable[str], mailbox_address: str, secret: bytes
+) -> tuple[str | None, bool]:
+    """(reference, forged): the first validly signed case address among `addresses`;
+    `forged` is True when an address had our case-address shape but a bad signature."""
+    local = mailbox_address.lower().split("@", 1)[0]
+    forged = False
+    for address in addresses:
+        reference = case_reference(address, mailbox_address, secret)
+        if reference is not None:
+            return reference, False
+        if address.lower().startswith(f"{local}+"):
+            forged = True
+    return None, forged

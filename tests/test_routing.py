@@ -1,0 +1,133 @@
+"""Pure routing pieces: signed case addresses, staff commands, routes, roles, pseudonyms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from classifiers.types import Classification
+from daemon.config import ConfigError, RoutesConfig
+from daemon.pseudonyms import find_username, load_registry, scrub
+from daemon.routing import Role, reply_kind, route_for, sender_role
+from replies.addresses import case_address, case_reference, signed_reference
+from replies.commands import parse_staff_reply
+
+SECRET = b"0123456789abcdef0123456789abcdef"
+MAILBOX = "complaints@example.org"
+
+
+def test_case_address_round_trip_and_forgery() -> None:
+    address = case_address(MAILBOX, "CMP-2026-00042", SECRET)
+    assert address.startswith("complaints+cmp-2026-00042.")
+    assert case_reference(address, MAILBOX, SECRET) == "CMP-2026-00042"
+    assert case_reference(address.upper(), MAILBOX, SECRET) == "CMP-2026-00042"
+    other = address.replace("00042", "00043")
+    assert case_reference(other, MAILBOX, SECRET) is None  # token does not transfer
+    assert case_reference(address, MAILBOX, b"another secret, another mailbox!") is None
+    assert signed_reference(["x@example.net", other], MAILBOX, SECRET) == (None, True)
+    assert signed_reference(["x@example.net", address], MAILBOX, SECRET) == (
+        "CMP-2026-00042",
+        False,
+    )
+    assert signed_reference(["complaints@example.org"], MAILBOX, SECRET) == (None, False)
+
+
+@given(st.from_regex(r"[A-Z]{2,6}-20[2-9]\d-\d{5}", fullmatch=True))
+def test_every_reference_signs_and_verifies(reference: str) -> None:
+    assert case_reference(case_address(MAILBOX, reference, SECRET), MAILBOX, SECRET) == reference
+
+
+@pytest.mark.parametrize(
+    ("text", "names", "body", "relay", "errors"),
+    [
+        ("Thanks, we will call you.", [], "Thanks, we will call you.", True, []),
+        ("#note\nCalled the ward.", ["note"], "Called the ward.", False, []),
+        ("#label feedback\n\n#close\nAll done.", ["label", "close"], "All done.", True, []),
+        ("#close withdrawn", ["close"], "", False, []),
+        ("#stage 2\nWe have escalated.", ["stage"], "We have escalated.", True, []),
+        ("#assign sam@example.org", ["assign"], "", False, []),
+        ("#interim\nStill looking.", ["interim"], "Still looking.", True, []),
+        ("#frob\nHello", [], "Hello", False, ["#frob: unknown command"]),
+        ("#label nonsense\nHello", [], "Hello", False, ["#label nonsense: not one of"]),
+        ("#assign nobody\nHello", [], "Hello", False, ["#assign nobody: give an email address"]),
+        ("Hello\n#close", [], "Hello\n#close", True, []),  # only leading lines are commands
+    ],
+)
+def test_staff_commands(
+    text: str, names: list[str], body: str, relay: bool, errors: list[str]
+) -> None:
+    reply = parse_staff_reply(text)
+    assert [c.name for c in reply.commands] == names
+    assert reply.text == body
+    assert reply.relay is relay
+    assert len(reply.errors) == len(errors)
+    for got, want in zip(reply.errors, errors, strict=True):
+        assert got.startswith(want)
+
+
+ROUTES = RoutesConfig(
+    complaint="team@example.org",
+    safeguarding="lead@example.org",
+    review="triage@example.org",
+    data_protection="dpo@example.org",
+)
+
+
+def _label(label: str, review: bool = False, flags: tuple[str, ...] = ()) -> Classification:
+    return Classification(label, 0.9, review, "test", flags)
+
+
+def test_routes() -> None:
+    assert route_for(_label("complaint"), ROUTES).recipients == ("team@example.org",)
+    assert route_for(_label("complaint", review=True), ROUTES).recipients == ("triage@example.org",)
+    flagged = route_for(_label("complaint", flags=("safeguarding",)), ROUTES)
+    assert flagged.recipients == ("team@example.org", "lead@example.org")
+    assert route_for(_label("safeguarding"), ROUTES).recipients == ("lead@example.org",)
+    assert route_for(_label("hr"), ROUTES).recipients == ("triage@example.org",)  # no hr route
+    assert route_for(_label("complaint"), ROUTES, no_pseudonym=True).primary == "triage@example.org"
+
+
+def test_reply_kinds() -> None:
+    assert reply_kind(_label("complaint")) == "acknowledgement"
+    assert reply_kind(_label("feedback")) == "thanks"
+    assert reply_kind(_label("safeguarding")) == "signpost_safeguarding"
+    assert reply_kind(_label("data_protection", review=True)) == "acknowledgement"
+
+
+def test_roles() -> None:
+    def role(sender: str, staff: bool, via: bool) -> Role:
+        return sender_role(
+            sender=sender, is_staff=staff, complainant="jane@example.net", via_case_address=via
+        )
+
+    assert role("sam@example.org", True, True) == Role.STAFF_REPLY
+    assert role("sam@example.org", True, False) == Role.STAFF_MESSAGE
+    assert role("jane@example.net", False, True) == Role.COMPLAINANT
+    assert role("mallory@example.net", False, True) == Role.OTHER
+
+
+def test_usernames_and_registry(tmp_path: Path) -> None:
+    pattern = r"(?im)^\s*user\s*-?\s*name\s*[:\-–]\s*([A-Za-z0-9_.\-]{2,40})\s*$"
+    assert find_username("Hi\nUsername: bluebird42\nthanks", pattern) == "bluebird42"
+    assert find_username("User name - quiet_fern", pattern) == "quiet_fern"
+    assert find_username("no name here", pattern) is None
+    csv = tmp_path / "members.csv"
+    csv.write_text("address,username\nRobin@Example.net,bluebird42\n")
+    assert load_registry(csv) == {"robin@example.net": "bluebird42"}
+    csv.write_text("just-a-name\n")
+    with pytest.raises(ConfigError, match="line 1"):
+        load_registry(csv)
+
+
+def test_scrub_removes_identity() -> None:
+    text = (
+        "My post was deleted. Call me on +44 7700 900123 or 01632-960-123, "
+        "or email robin.hart@example.net.\n\nThanks,\nRobin Hart\n07700 900999"
+    )
+    clean = scrub(text, address="robin.hart@example.net", display_name="Robin Hart")
+    for secret in ("Robin", "Hart", "7700", "960", "robin.hart", "@"):
+        assert secret not in clean
+    assert "My post was deleted" in clean
