@@ -4,6 +4,7 @@ no robot is ever answered."""
 from __future__ import annotations
 
 import csv
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,10 +20,14 @@ from models.database import Database
 from models.schema import Message, Outbox
 from tests.conftest import Setup
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+CORPUS = Path(
+    os.environ.get("CANDOUR_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus")
+)
 ROBOTS = {"auto_reply", "bounce"}
 
-pytestmark = pytest.mark.skipif(not CORPUS.exists(), reason="../shared/corpus not present")
+pytestmark = pytest.mark.skipif(
+    not CORPUS.exists(), reason=f"{CORPUS} not present (set CANDOUR_CORPUS to its path)"
+)
 
 
 def _catalog() -> list[tuple[Path, str]]:
