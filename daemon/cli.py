@@ -254,3 +254,8 @@ def quarantine(config_path: Path) -> None:
 from daemon.deadline_cli import register as _register_deadline_commands  # noqa: E402
 
 _register_deadline_commands(main)
+
+
+from classifiers.cli import register as _register_classifier_commands  # noqa: E402
+
+_register_classifier_commands(main)

@@ -130,7 +130,19 @@ class Triage:
         prepared = classify_batch(self.classifier, [prepare(r, own) for r in raws])
         results: list[Result] = []
         with self.db.transaction() as session:
+            seen_uids, seen_keys = cases.recorded_keys(
+                session,
+                self.mailbox.name,
+                uidvalidity,
+                [p.raw.uid for p in prepared],
+                [p.dedupe_key for p in prepared],
+            )
             for item in prepared:
+                if item.raw.uid in seen_uids or item.dedupe_key in seen_keys:
+                    results.append(
+                        Result(item.raw.uid, Outcome.DUPLICATE, None, "already recorded")
+                    )
+                    continue
                 try:
                     with session.begin_nested():
                         results.append(self._record(session, uidvalidity, item))
@@ -141,6 +153,8 @@ class Triage:
                                 session, uidvalidity, item, f"{type(exc).__name__}: {exc}"
                             )
                         )
+                seen_uids.add(item.raw.uid)
+                seen_keys.add(item.dedupe_key)
             cases.advance_cursor(session, self.mailbox.name, uidvalidity, max(r.uid for r in raws))
         for result in results:
             emit = log.error if result.outcome == Outcome.QUARANTINED else log.info
@@ -206,9 +220,7 @@ class Triage:
         return None, False
 
     def _record(self, session: Session, uidvalidity: int, item: Prepared) -> Result:
-        name = self.mailbox.name
-        if cases.already_recorded(session, name, uidvalidity, item.raw.uid, item.dedupe_key):
-            return Result(item.raw.uid, Outcome.DUPLICATE, None, "already recorded")
+        """Record one message not yet seen (the batch checked UID and dedupe key)."""
         if item.parsed is None:
             return self._quarantine(session, uidvalidity, item, f"unparseable: {item.parse_error}")
         parsed = item.parsed

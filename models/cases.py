@@ -51,6 +51,29 @@ def already_recorded(
     return found is not None
 
 
+def recorded_keys(
+    session: Session, mailbox: str, uidvalidity: int, uids: Sequence[int], keys: Sequence[str]
+) -> tuple[set[int], set[str]]:
+    """Which of these UIDs and dedupe keys are already recorded: one query each, per batch."""
+    found_uids = set(
+        session.scalars(
+            select(Message.uid).where(
+                Message.mailbox == mailbox,
+                Message.uidvalidity == uidvalidity,
+                Message.uid.in_(uids),
+            )
+        )
+    )
+    found_keys = set(
+        session.scalars(
+            select(Message.dedupe_key).where(
+                Message.mailbox == mailbox, Message.dedupe_key.in_(keys)
+            )
+        )
+    )
+    return {int(u) for u in found_uids}, {str(k) for k in found_keys}
+
+
 def case_for_message_ids(session: Session, mailbox: str, ids: Sequence[str]) -> Case | None:
     """The case any of these Message-IDs belongs to (received or sent by us), nearest first."""
     if not ids:

@@ -10,7 +10,8 @@ How this guarantees that a crash never produces a second acknowledgement:
 3. A row still in `sending` when the daemon starts was interrupted between those two
    commits: the server may or may not have the message. It becomes `in_doubt` and is
    never resent automatically; an operator decides (`candour outbox retry ID`).
-   The window is the few milliseconds between the server's 250 reply and our commit.
+   The window is one delivery batch (at most 64 messages sent concurrently, whose verdicts
+   are committed together): typically well under a second.
 4. Failures that prove the server did not take the message (refused connection, a 4xx/5xx
    reply before or at the end of DATA) go back to `pending` with a later `not_before`, or
    to `failed` for permanent (5xx) refusals; they can never have been delivered.

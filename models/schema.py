@@ -177,6 +177,10 @@ class Outbox(Base):
 
 
 Index("ix_outbox_sent_copy", Outbox.mailbox, Outbox.sent_copy)
+# The loop guard counts replies to one address in the last 24 hours, for every new case.
+Index("ix_outbox_rate", Outbox.mailbox, Outbox.recipient, Outbox.created_at)
+# The outbox sender looks for due pending rows all the time.
+Index("ix_outbox_due", Outbox.status, Outbox.not_before)
 
 
 class CaseEvent(Base):

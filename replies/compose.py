@@ -5,10 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime, make_msgid
+from email import encoders
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
+from email.policy import compat32
+from email.utils import format_datetime, formataddr, make_msgid
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -17,6 +22,21 @@ from daemon.parse import ParsedMessage
 from replies.templates import Templates
 
 AutoSubmitted = Literal["auto-replied", "auto-generated", "no"]
+_WIRE = compat32.clone(linesep="\r\n", max_line_length=78)
+
+
+def _body_charset(body: str) -> Charset:
+    """7bit ASCII when it is plain ASCII with short lines, else UTF-8 quoted-printable."""
+    if body.isascii() and all(len(line) < 990 for line in body.splitlines()):
+        return Charset("us-ascii")
+    charset = Charset("utf-8")
+    charset.body_encoding = QP
+    return charset
+
+
+def _header(value: str) -> str:
+    value = " ".join(value.split())
+    return value if value.isascii() else Header(value, "utf-8").encode()
 
 
 @dataclass(frozen=True)
@@ -78,15 +98,30 @@ def build(
     """
     if not automatic:
         auto_submitted = "no"
-    msg = EmailMessage(policy=SMTP)
-    local, domain = mailbox.address.split("@", 1)
-    msg["From"] = Address(
-        display_name=display_name or mailbox.organisation, username=local, domain=domain
+    # The classic (compat32) MIME classes: several times faster than EmailMessage's header
+    # registry, which matters when a backlog of thousands is acknowledged at once.
+    text = MIMENonMultipart("text", "plain")
+    text.set_payload(body, _body_charset(body))
+    msg: Message = text
+    if attachments:
+        msg = MIMEMultipart("mixed")
+        msg.attach(text)
+        for attachment in attachments:
+            maintype, _, subtype = attachment.content_type.partition("/")
+            part = MIMEBase(maintype or "application", subtype or "octet-stream")
+            part.set_payload(attachment.data)
+            encoders.encode_base64(part)
+            part.add_header(
+                "Content-Disposition", "attachment", filename=("utf-8", "", attachment.filename)
+            )
+            msg.attach(part)
+    msg["From"] = formataddr(
+        (display_name or mailbox.organisation, mailbox.address), charset="utf-8"
     )
     msg["To"] = recipient
     if reply_to:
         msg["Reply-To"] = reply_to
-    msg["Subject"] = subject
+    msg["Subject"] = _header(subject)
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = f"<{message_id}>"
     if in_reply_to:
@@ -99,16 +134,8 @@ def build(
         msg["Auto-Submitted"] = auto_submitted
         msg["X-Auto-Response-Suppress"] = "All"
     msg["X-Loop"] = mailbox.address
-    msg.set_content(body, charset="utf-8")
-    for attachment in attachments:
-        maintype, _, subtype = attachment.content_type.partition("/")
-        msg.add_attachment(
-            attachment.data,
-            maintype=maintype or "application",
-            subtype=subtype or "octet-stream",
-            filename=attachment.filename,
-        )
-    return OutgoingMail(kind, message_id, mailbox.address, recipient, subject, msg.as_bytes())
+    raw = msg.as_bytes(policy=_WIRE)
+    return OutgoingMail(kind, message_id, mailbox.address, recipient, subject, raw)
 
 
 def from_template(

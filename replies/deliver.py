@@ -51,26 +51,31 @@ class OutboxSender:
         with self._db.transaction() as session:
             return outbox.claim_due(session, self._clock.now(), self._batch)
 
-    def _record(self, delivery: outbox.Delivery, result: SendResult) -> None:
+    def _record(self, verdicts: list[tuple[outbox.Delivery, SendResult]]) -> None:
+        """Record a batch of verdicts in one transaction (one commit, not one per message)."""
         now = self._clock.now()
         with self._db.transaction() as session:
-            if result.verdict == "sent":
-                outbox.mark_sent(session, delivery.id, now)
-            elif result.verdict == "in_doubt":
-                outbox.mark_in_doubt(session, delivery.id, result.detail)
-            else:
-                permanent = result.verdict == "refused" or delivery.attempts >= MAX_ATTEMPTS
-                outbox.mark_retry(
-                    session,
-                    delivery.id,
-                    now + retry_delay(delivery.attempts),
-                    result.detail,
-                    permanent=permanent,
-                )
+            for delivery, result in verdicts:
+                if result.verdict == "sent":
+                    outbox.mark_sent(session, delivery.id, now)
+                elif result.verdict == "in_doubt":
+                    outbox.mark_in_doubt(session, delivery.id, result.detail)
+                else:
+                    permanent = result.verdict == "refused" or delivery.attempts >= MAX_ATTEMPTS
+                    outbox.mark_retry(
+                        session,
+                        delivery.id,
+                        now + retry_delay(delivery.attempts),
+                        result.detail,
+                        permanent=permanent,
+                    )
 
-    async def _deliver(self, delivery: outbox.Delivery) -> SendResult:
-        result = await self._mailer.send(delivery.envelope_from, delivery.recipient, delivery.raw)
-        await asyncio.to_thread(self._record, delivery, result)
+    async def _send(self, delivery: outbox.Delivery) -> tuple[outbox.Delivery, SendResult]:
+        return delivery, await self._mailer.send(
+            delivery.envelope_from, delivery.recipient, delivery.raw
+        )
+
+    def _report(self, delivery: outbox.Delivery, result: SendResult) -> None:
         event = {
             "sent": "outbox.sent",
             "transient": "outbox.retry",
@@ -85,9 +90,6 @@ class OutboxSender:
             attempt=delivery.attempts,
             detail=result.detail or None,
         )
-        if result.verdict == "sent":
-            self._on_sent(delivery.mailbox)
-        return result
 
     async def deliver_due(self) -> int:
         """Send everything due now; returns how many rows were attempted."""
@@ -97,7 +99,12 @@ class OutboxSender:
             if not deliveries:
                 return total
             total += len(deliveries)
-            await asyncio.gather(*(self._deliver(d) for d in deliveries))
+            verdicts = await asyncio.gather(*(self._send(d) for d in deliveries))
+            await asyncio.to_thread(self._record, list(verdicts))
+            for delivery, result in verdicts:
+                self._report(delivery, result)
+            for mailbox in {d.mailbox for d, r in verdicts if r.verdict == "sent"}:
+                self._on_sent(mailbox)
 
     async def run(
         self, wake: asyncio.Event, stop: asyncio.Event, idle_seconds: float = 30.0

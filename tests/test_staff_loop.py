@@ -66,6 +66,18 @@ def _msg(received: Received) -> Message:
     return message_from_bytes(received.data, policy=policy.default)
 
 
+def _everything(received: Received) -> str:
+    """Every header and every part of a message, decoded: what a recipient could read."""
+    message = _msg(received)
+    texts = [f"{k}: {v}" for k, v in message.items()]
+    for part in message.walk():
+        texts.extend(f"{k}: {v}" for k, v in part.items())
+        payload = part.get_payload(decode=True)
+        if isinstance(payload, bytes):
+            texts.append(payload.decode("utf-8", "replace"))
+    return "\n".join(texts)
+
+
 def _addr(header: object) -> str:
     return parseaddr(str(header))[1]
 
