@@ -1,0 +1,371 @@
+"""Classifier commands for the `candour` CLI: train, model list|promote|rollback, evaluate,
+classify. Registered on daemon.cli's group by `register(main)`.
+
+Exit codes follow daemon.cli: 0 success; 1 usage, data or model problem (including a
+trained model not promoted because it is worse); 2 configuration error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, NoReturn
+
+import click
+from click.core import ParameterSource
+
+from classifiers.loader import load_classifier
+from classifiers.model import DEFAULT_DESIGN, DESIGNS, ModelClassifier
+from classifiers.safety import RulesError, SafetyNet, load_rules
+from classifiers.store import LoadedModel, ModelError, ModelStore, read_model, shipped_dir
+from classifiers.train import (
+    DataError,
+    Example,
+    evaluate,
+    packaged_data,
+    read_examples,
+    train_and_evaluate,
+)
+from classifiers.types import Classification, Classifier, ClassifierInput
+from daemon.config import ClassifierConfig, ConfigError, load_config
+
+DEFAULT_CONFIG = Path("/etc/candour/candour.toml")  # as daemon.cli
+EXIT_PROBLEM = 1
+EXIT_CONFIG = 2
+BATCH = 256
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=DEFAULT_CONFIG,
+    envvar="CANDOUR_CONFIG",
+    show_default=True,
+    help="Configuration file (TOML): [daemon] state_dir and [classifier] settings.",
+)
+state_dir_option = click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Use this state directory instead of the configuration's (no config file needed).",
+)
+
+
+def _fail(message: str, code: int = EXIT_PROBLEM) -> NoReturn:
+    click.echo(f"candour: {message}", err=True)
+    sys.exit(code)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the classifier commands need from the configuration."""
+
+    state_dir: Path
+    classifier: ClassifierConfig
+    database_url: str | None
+
+
+def _settings(config_path: Path, state_dir: Path | None) -> Settings:
+    """Read the configuration; with --state-dir and no config file given or present, the
+    classifier defaults are used. Exits with EXIT_CONFIG on a configuration error."""
+    from daemon import logs  # configured here so library events go to stderr as JSON
+
+    logs.configure("warning")
+    source = click.get_current_context().get_parameter_source("config_path")
+    if state_dir is not None and source is ParameterSource.DEFAULT and not config_path.exists():
+        return Settings(state_dir, ClassifierConfig(), None)
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        _fail(f"configuration error:\n{exc}", EXIT_CONFIG)
+    return Settings(state_dir or config.daemon.state_dir, config.classifier, config.database.url)
+
+
+def _safety(settings: Settings) -> SafetyNet:
+    try:
+        return SafetyNet(load_rules(settings.classifier.extra_rules))
+    except RulesError as exc:
+        _fail(f"configuration error:\nclassifier.extra_rules: {exc}", EXIT_CONFIG)
+
+
+def _examples(path: Path) -> list[Example]:
+    try:
+        return read_examples(path)
+    except DataError as exc:
+        _fail(str(exc))
+
+
+def _in_use(store: ModelStore) -> tuple[str, LoadedModel]:
+    """The model the daemon would use now (current version, else shipped). Raises ModelError."""
+    version = store.current()
+    return (version or "shipped"), (store.load(version) if version else read_model(shipped_dir()))
+
+
+def _correction_examples(settings: Settings) -> list[Example]:
+    from classifiers.corrections import training_examples
+    from models.database import Database, DatabaseError
+
+    if settings.database_url is None:
+        _fail("--include-corrections needs --config naming the [database]")
+    database = Database(settings.database_url)
+    try:
+        database.upgrade()
+        with database.reader() as session:
+            rows = training_examples(session)
+    except DatabaseError as exc:
+        _fail(str(exc), 3)
+    finally:
+        database.dispose()
+    return [Example(r["label"], r["subject"], r["body"]) for r in rows]
+
+
+@click.command("train")
+@config_option
+@state_dir_option
+@click.option(
+    "--data",
+    "data_paths",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Labelled JSON-lines file (repeatable). Default: the packaged train.jsonl.",
+)
+@click.option(
+    "--heldout",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Held-out file to score on. Default: the packaged heldout.jsonl.",
+)
+@click.option(
+    "--include-corrections", is_flag=True, help="Add staff corrections from the database."
+)
+@click.option("--force", is_flag=True, help="Make the new model current even if it scores worse.")
+@click.option(
+    "--design", type=click.Choice(sorted(DESIGNS)), default=DEFAULT_DESIGN, show_default=True
+)
+def train_command(
+    config_path: Path,
+    state_dir: Path | None,
+    data_paths: tuple[Path, ...],
+    heldout: Path | None,
+    include_corrections: bool,
+    force: bool,
+    design: str,
+) -> None:
+    """Train a model, report held-out scores, save it and make it current if not worse."""
+    settings = _settings(config_path, state_dir)
+    safety = _safety(settings)
+    examples = [e for path in data_paths or (packaged_data("train"),) for e in _examples(path)]
+    if include_corrections:
+        corrections = _correction_examples(settings)
+        click.echo(f"adding {len(corrections)} staff correction(s)")
+        examples += corrections
+    scored_on = _examples(heldout or packaged_data("heldout"))
+    review_below = settings.classifier.review_below
+    try:
+        pipeline, info, metrics = train_and_evaluate(
+            examples, scored_on, safety, design, review_below, progress=True
+        )
+    except ValueError as exc:
+        _fail(f"cannot train: {exc}")
+    store = ModelStore(settings.state_dir)
+    saved = store.save(pipeline, info)
+    click.echo(f"held-out scores of {saved.version} ({len(scored_on)} messages):")
+    click.echo(metrics.report())
+    click.echo(f"saved as version {saved.version} in {store.root}")
+    try:
+        current, loaded = _in_use(store)
+        before = evaluate(
+            ModelClassifier(loaded.pipeline, loaded.info.version, safety, review_below), scored_on
+        )
+        current_f1: float | None = before.macro_f1
+    except ModelError as exc:
+        click.echo(f"the model in use cannot be loaded ({exc}); nothing to compare with")
+        current, current_f1 = "none", None
+    new_f1 = metrics.macro_f1
+    if current_f1 is not None and new_f1 < current_f1 and not force:
+        _fail(
+            f"not promoted: held-out macro-F1 {new_f1:.3f} is worse than {current_f1:.3f} "
+            f"of the model in use ({current}). Version {saved.version} is saved; use "
+            f"`candour model promote {saved.version}` or train again with --force."
+        )
+    store.promote(saved.version)
+    was = f"{current_f1:.3f}" if current_f1 is not None else "n/a"
+    click.echo(f"promoted {saved.version} (macro-F1 {new_f1:.3f}; {current} had {was})")
+
+
+@click.group("model")
+def model_group() -> None:
+    """List, promote and roll back trained model versions."""
+
+
+@model_group.command("list")
+@config_option
+@state_dir_option
+def model_list(config_path: Path, state_dir: Path | None) -> None:
+    """List saved versions; * marks the one in use."""
+    store = ModelStore(_settings(config_path, state_dir).state_dir)
+    current = store.current()
+    try:
+        shipped = read_model(shipped_dir()).info
+        f1 = f"{shipped.macro_f1:.3f}" if shipped.macro_f1 is not None else "?"
+        mark = "*" if current is None else " "
+        click.echo(f"{mark} {shipped.version:<32} macro-F1 {f1}  (shipped in the package)")
+    except ModelError as exc:
+        click.echo(f"  shipped model unusable: {exc}")
+    for name, info in store.versions():
+        mark = "*" if name == current else " "
+        if info is None:
+            click.echo(f"{mark} {name:<32} (metadata unreadable)")
+            continue
+        f1 = f"{info.macro_f1:.3f}" if info.macro_f1 is not None else "?"
+        click.echo(
+            f"{mark} {name:<32} macro-F1 {f1}  {info.design}  trained {info.trained_at}  "
+            f"on {info.training_examples} messages"
+        )
+
+
+@model_group.command("promote")
+@config_option
+@state_dir_option
+@click.argument("version")
+def model_promote(config_path: Path, state_dir: Path | None, version: str) -> None:
+    """Make VERSION current (the daemon picks it up within seconds)."""
+    store = ModelStore(_settings(config_path, state_dir).state_dir)
+    try:
+        store.promote(version)
+    except ModelError as exc:
+        _fail(f"not promoted: {exc}")
+    click.echo(f"{version} is now current")
+
+
+@model_group.command("rollback")
+@config_option
+@state_dir_option
+def model_rollback(config_path: Path, state_dir: Path | None) -> None:
+    """Go back to the version that was current before the last promotion."""
+    store = ModelStore(_settings(config_path, state_dir).state_dir)
+    try:
+        version = store.rollback()
+    except ModelError as exc:
+        _fail(str(exc))
+    click.echo(f"{version} is now current" if version else "the shipped model is now in use")
+
+
+@click.command("evaluate")
+@config_option
+@state_dir_option
+@click.option("--data", "data_path", required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of a table.")
+def evaluate_command(
+    config_path: Path, state_dir: Path | None, data_path: Path, as_json: bool
+) -> None:
+    """Score the model in use on a labelled JSON-lines file."""
+    settings = _settings(config_path, state_dir)
+    examples = _examples(data_path)
+    classifier = _classifier(settings)
+    metrics = evaluate(classifier, examples)
+    if as_json:
+        click.echo(json.dumps({"version": classifier.version, **metrics.as_dict()}))
+    else:
+        click.echo(f"model {classifier.version} on {data_path}:")
+        click.echo(metrics.report())
+
+
+def _classifier(settings: Settings) -> Classifier:
+    try:
+        return load_classifier(settings.state_dir, settings.classifier)
+    except ConfigError as exc:
+        _fail(f"configuration error:\n{exc}", EXIT_CONFIG)
+
+
+def _jsonl_inputs(stream: IO[str]) -> Iterator[tuple[Any, ClassifierInput] | str]:
+    """Yield (id, input) per good line, or an error message naming the line."""
+    name = "<stdin>" if stream.name in ("<stdin>", "-") else stream.name
+    for number, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield f"{name}:{number}: not JSON ({exc.msg})"
+            continue
+        if not isinstance(data, dict) or "id" not in data:
+            yield f"{name}:{number}: expected an object with id, subject and body"
+            continue
+        subject, body, sender = data.get("subject", ""), data.get("body"), data.get("from_addr", "")
+        if not (isinstance(subject, str) and isinstance(body, str) and isinstance(sender, str)):
+            yield f"{name}:{number}: subject, body and from_addr must be strings (body required)"
+            continue
+        yield data["id"], ClassifierInput(subject, body, sender)
+
+
+def _eml_inputs(paths: tuple[Path, ...]) -> Iterator[tuple[Any, ClassifierInput] | str]:
+    from daemon.parse import ParseError, parse_message
+
+    for path in paths:
+        try:
+            parsed = parse_message(path.read_bytes())
+        except (OSError, ParseError) as exc:
+            yield f"{path}: {exc}"
+            continue
+        yield str(path), ClassifierInput(parsed.subject, parsed.text, parsed.sender)
+
+
+def _result(item_id: Any, result: Classification) -> str:
+    return json.dumps(
+        {
+            "id": item_id,
+            "label": result.label,
+            "confidence": round(result.confidence, 4),
+            "needs_review": result.needs_review,
+            "flags": list(result.flags),
+        }
+    )
+
+
+@click.command("classify")
+@config_option
+@state_dir_option
+@click.option(
+    "--jsonl", type=click.File("r", encoding="utf-8"), default=None, help="JSON lines ('-': stdin)."
+)
+@click.argument("eml_files", nargs=-1, type=click.Path(path_type=Path, dir_okay=False))
+def classify_command(
+    config_path: Path, state_dir: Path | None, jsonl: IO[str] | None, eml_files: tuple[Path, ...]
+) -> None:
+    """Classify messages: JSON lines {id, subject, body, from_addr} and/or .eml files; prints
+    one JSON object per message. Bad lines are reported on stderr and skipped (exit 1)."""
+    if jsonl is None and not eml_files:
+        raise click.UsageError("give --jsonl FILE (or -) and/or .eml files")
+    classifier = _classifier(_settings(config_path, state_dir))
+    problems = 0
+    batch: list[tuple[Any, ClassifierInput]] = []
+
+    def flush() -> None:
+        results = classifier.classify([item for _, item in batch])
+        for (item_id, _), result in zip(batch, results, strict=True):
+            click.echo(_result(item_id, result))
+        batch.clear()
+
+    sources = [_jsonl_inputs(jsonl)] if jsonl is not None else []
+    for entry in (e for source in [*sources, _eml_inputs(eml_files)] for e in source):
+        if isinstance(entry, str):
+            click.echo(f"candour: {entry}", err=True)
+            problems += 1
+            continue
+        batch.append(entry)
+        if len(batch) >= BATCH:
+            flush()
+    if batch:
+        flush()
+    if problems:
+        sys.exit(EXIT_PROBLEM)
+
+
+def register(main: click.Group) -> None:
+    """Add the classifier commands to the `candour` group."""
+    for command in (train_command, model_group, evaluate_command, classify_command):
+        main.add_command(command)

@@ -1,0 +1,303 @@
+"""Model files: saving, verifying and loading trained models, and which version is current.
+
+The one owner of classifier files. Layout under `<state_dir>/models/`:
+
+    <version>/model.skops   the fitted pipeline, saved with skops (never pickle or joblib)
+    <version>/model.json    ModelInfo: version, trained_at, labels, training-data sha256,
+                            held-out metrics, sha256 of model.skops
+    CURRENT                 the version the daemon uses; replaced atomically
+    history.jsonl           every promotion and rollback, newest last
+
+The shipped model is classifiers/model_files/model.{skops,json} in the package. A model is
+only loaded after its file's sha256 matches its metadata and skops finds no type outside
+TRUSTED_TYPES in it; anything else is refused with ModelIntegrityError/UntrustedModelError.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import zipfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import skops.io as sio
+from pydantic import BaseModel, ConfigDict, ValidationError
+from sklearn.pipeline import Pipeline
+
+from classifiers.types import LABELS
+
+MODEL_FILE = "model.skops"
+INFO_FILE = "model.json"
+# Types skops does not trust by default that a Candour model legitimately contains.
+# Everything else (any other class, function or module) makes loading fail.
+TRUSTED_TYPES: tuple[str, ...] = (
+    "classifiers.features.CharNgramHasher",
+    "classifiers.features.WordNgramHasher",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+)
+
+
+class ModelError(Exception):
+    """A model cannot be saved, found or used; the message says which and why."""
+
+
+class ModelNotFoundError(ModelError):
+    """No model with that version, or its files are missing."""
+
+
+class ModelIntegrityError(ModelError):
+    """The model file is not the one its metadata describes (changed, truncated, corrupt)."""
+
+
+class UntrustedModelError(ModelError):
+    """The model file contains types outside TRUSTED_TYPES, so loading it could run code."""
+
+
+class ModelInfo(BaseModel):
+    """The metadata saved next to every model file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: str
+    trained_at: str
+    design: str
+    labels: tuple[str, ...]
+    training_data_sha256: str
+    training_examples: int
+    heldout_metrics: dict[str, Any]
+    model_sha256: str
+    sklearn_version: str
+    skops_version: str
+
+    @property
+    def macro_f1(self) -> float | None:
+        value = self.heldout_metrics.get("macro_f1")
+        return float(value) if isinstance(value, int | float) else None
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A verified pipeline and its metadata."""
+
+    pipeline: Pipeline
+    info: ModelInfo
+
+
+def sha256_file(path: Path) -> str:
+    """Return the hex sha256 of the file at `path`. Raises OSError."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` so readers see the old or the new file, never half."""
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    with temporary.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    _fsync_dir(path.parent)
+
+
+def read_model(directory: Path) -> LoadedModel:
+    """Verify and load the model in `directory`.
+
+    Raises ModelNotFoundError (files missing), ModelIntegrityError (metadata invalid, or
+    the file's sha256 differs from it, or it is not a classifier for Candour's labels) or
+    UntrustedModelError (types outside TRUSTED_TYPES).
+    """
+    info_path, model_path = directory / INFO_FILE, directory / MODEL_FILE
+    try:
+        info = ModelInfo.model_validate_json(info_path.read_bytes())
+        actual = sha256_file(model_path)
+    except FileNotFoundError as exc:
+        raise ModelNotFoundError(f"{directory}: no {Path(exc.filename).name}") from exc
+    except ValidationError as exc:
+        raise ModelIntegrityError(f"{info_path}: invalid metadata: {exc}") from exc
+    if actual != info.model_sha256:
+        raise ModelIntegrityError(
+            f"{model_path}: sha256 {actual[:12]}... does not match {info.model_sha256[:12]}... "
+            "recorded in model.json; the file was changed or damaged, refusing to load it"
+        )
+    try:
+        found = sio.get_untrusted_types(file=model_path)
+    except (zipfile.BadZipFile, KeyError, ValueError, json.JSONDecodeError) as exc:
+        raise ModelIntegrityError(f"{model_path}: not a readable skops file: {exc}") from exc
+    untrusted = sorted(set(found) - set(TRUSTED_TYPES))
+    if untrusted:
+        raise UntrustedModelError(
+            f"{model_path}: refusing to load, it contains types Candour does not trust: "
+            + ", ".join(untrusted)
+        )
+    try:
+        pipeline = sio.load(model_path, trusted=list(TRUSTED_TYPES))
+    except Exception as exc:
+        raise UntrustedModelError(f"{model_path}: skops refused to load it: {exc}") from exc
+    labels = tuple(str(c) for c in getattr(pipeline, "classes_", ()))
+    if (
+        not isinstance(pipeline, Pipeline)
+        or not hasattr(pipeline, "predict_proba")
+        or labels != info.labels
+        or not set(labels) <= set(LABELS)
+    ):
+        raise ModelIntegrityError(f"{model_path}: not a Candour classifier for {info.labels}")
+    return LoadedModel(pipeline, info)
+
+
+def write_model(directory: Path, pipeline: Pipeline, info: ModelInfo) -> ModelInfo:
+    """Save `pipeline` and its metadata into the new directory `directory`; returns the
+    metadata with the model file's sha256 filled in. Raises OSError."""
+    directory.mkdir(parents=True)
+    model_path = directory / MODEL_FILE
+    sio.dump(pipeline, model_path, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+    final = info.model_copy(update={"model_sha256": sha256_file(model_path)})
+    atomic_write(directory / INFO_FILE, final.model_dump_json(indent=2).encode("utf-8") + b"\n")
+    return final
+
+
+def shipped_dir() -> Path:
+    """Where the model shipped inside the package lives."""
+    return Path(str(resources.files("classifiers") / "model_files"))
+
+
+def new_version(trained_at: datetime) -> str:
+    """A version name: UTC training time plus a random suffix (sorts by time)."""
+    return f"{trained_at.astimezone(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+class ModelStore:
+    """Admin-trained model versions in `<state_dir>/models`, and which one is current."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.root = state_dir / "models"
+        self.pointer = self.root / "CURRENT"
+        self.history_file = self.root / "history.jsonl"
+
+    def save(self, pipeline: Pipeline, info: ModelInfo) -> ModelInfo:
+        """Save a new version (not made current); returns its metadata. Raises OSError."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        incoming = self.root / f".incoming-{secrets.token_hex(4)}"
+        try:
+            saved = write_model(incoming, pipeline, info)
+            incoming.rename(self.root / info.version)  # atomic: a version appears whole
+        finally:
+            shutil.rmtree(incoming, ignore_errors=True)
+        return saved
+
+    def versions(self) -> list[tuple[str, ModelInfo | None]]:
+        """Every saved version, oldest first, with its metadata (None when unreadable)."""
+        if not self.root.is_dir():
+            return []
+        found: list[tuple[str, ModelInfo | None]] = []
+        for path in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            if path.name.startswith("."):
+                continue
+            try:
+                found.append(
+                    (path.name, ModelInfo.model_validate_json((path / INFO_FILE).read_bytes()))
+                )
+            except (OSError, ValidationError):
+                found.append((path.name, None))
+        return found
+
+    def current(self) -> str | None:
+        """The current version's name, or None when the shipped model is in use."""
+        try:
+            name = self.pointer.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        return name or None
+
+    def pointer_state(self) -> tuple[int, int] | None:
+        """(mtime in ns, inode) of CURRENT, None when absent: changes on every promotion."""
+        try:
+            stat = self.pointer.stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_mtime_ns, stat.st_ino
+
+    def load(self, version: str) -> LoadedModel:
+        """Verify and load one saved version. Raises ModelError (see read_model)."""
+        if not version or "/" in version or version.startswith("."):
+            raise ModelNotFoundError(f"no model version {version!r}")
+        directory = self.root / version
+        if not directory.is_dir():
+            raise ModelNotFoundError(f"no model version {version!r} in {self.root}")
+        return read_model(directory)
+
+    def history(self) -> list[dict[str, Any]]:
+        """Every promotion and rollback, oldest first."""
+        try:
+            lines = self.history_file.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def _record(self, action: str, version: str | None, previous: str | None) -> None:
+        entry = {
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "action": action,
+            "version": version,
+            "previous": previous,
+        }
+        with self.history_file.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def promote(self, version: str) -> ModelInfo:
+        """Make `version` current (after verifying it loads); returns its metadata.
+
+        Raises ModelError when it cannot be loaded: a broken model is never made current.
+        """
+        loaded = self.load(version)
+        previous = self.current()
+        atomic_write(self.pointer, f"{version}\n".encode())
+        self._record("promote", version, previous)
+        return loaded.info
+
+    def rollback(self) -> str | None:
+        """Return to the version current before the last promotion; returns its name, or
+        None when that is the shipped model (CURRENT is removed).
+
+        Raises ModelError when there is nothing to roll back to or that version is broken.
+        """
+        stack: list[str] = []
+        for entry in self.history():
+            if entry.get("action") == "promote" and entry.get("version"):
+                stack.append(str(entry["version"]))
+            elif entry.get("action") == "rollback" and stack:
+                stack.pop()
+        current = self.current()
+        if not stack or current is None:
+            raise ModelError("nothing to roll back: no promoted version is current")
+        stack.pop()
+        target = stack[-1] if stack else None
+        if target is None:
+            self.pointer.unlink(missing_ok=True)
+            _fsync_dir(self.root)
+        else:
+            self.load(target)
+            atomic_write(self.pointer, f"{target}\n".encode())
+        self._record("rollback", target, current)
+        return target
