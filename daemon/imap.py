@@ -253,6 +253,8 @@ class ImapSession:
             return False
         state = self.state
         client = self.client
+        if self._pending_change():
+            return True
         deadline = time.monotonic() + seconds
         try:
             if state is not None and state.supports_idle and self.config.idle:
@@ -274,6 +276,22 @@ class ImapSession:
             return True
         except _EXPECTED as exc:
             raise _translate(exc) from exc
+
+    def _pending_change(self) -> bool:
+        """Whether the server already announced new mail in reply to an earlier command.
+
+        Dovecot sends `* N EXISTS` with the response to whatever command comes next (a STORE,
+        an APPEND to Sent...). imaplib keeps such untagged responses; an IDLE started after
+        them would wait for a notice that has already come, so look before idling.
+        """
+        pending = getattr(getattr(self._client, "_imap", None), "untagged_responses", None)
+        if not isinstance(pending, dict):
+            return False
+        changed = False
+        for name in ("EXISTS", "RECENT"):
+            if pending.pop(name, None):
+                changed = True
+        return changed
 
     def close(self) -> None:
         client, self._client = self._client, None

@@ -105,8 +105,8 @@ class MailboxWatcher:
                 continue
             with structlog.contextvars.bound_contextvars(mailbox=name):
                 batch = self.triage.process_batch(state.uidvalidity, raws)
-            if any(r.outcome == Outcome.CREATED for r in batch):
-                self.on_queued()
+            if any(r.outcome != Outcome.DUPLICATE for r in batch):
+                self.on_queued()  # acknowledgements, staff copies, relays: deliver them now
             self._set_keywords(state.uidvalidity, [(r.uid, r.outcome.value) for r in batch])
             results.extend(batch)
             for r in batch:

@@ -13,7 +13,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from email import message_from_bytes
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 
 import imapclient
@@ -24,6 +25,30 @@ from tests.mailstack import Dovecot, SmtpSink
 HERE = Path(__file__).resolve().parent
 RUN = HERE / "run"
 ADDRESS = "complaints@example.org"
+ROUTES = """
+staff_domains = ["example.org"]
+[mailbox.routes]
+complaint = "complaints-team@example.org"
+feedback = "feedback@example.org"
+data_protection = "dpo@example.org"
+safeguarding = "safeguarding-lead@example.org"
+review = "triage@example.org"
+"""
+STAFF_REPLY = """\
+Dear Mrs Okafor, I am very sorry about your father's discharge. I have asked the ward
+manager for an account of that evening and I will write again by Friday.
+
+Kind regards
+Sarah Mills
+Patient Experience Officer | Example Trust | 01632 960123
+
+________________________________
+From: Candour for Example Trust <{reply_to}>
+Sent: 23 November 2026 10:02
+Subject: {subject}
+
+{quoted}
+"""
 
 
 def _candour(*args: str) -> str:
@@ -63,6 +88,7 @@ def main() -> int:
         smtp_port=sink.port,
         db_url=f"sqlite:///{RUN / 'candour.db'}",
         state_dir=RUN / "state",
+        extra_mailbox=ROUTES,
     )
     print(f"Private Dovecot on 127.0.0.1:{dovecot.port}, SMTP sink on 127.0.0.1:{sink.port}")
     daemon = None
@@ -83,9 +109,28 @@ def main() -> int:
             time.sleep(0.2)
         print("...and, while it runs, a follow-up from the first complainant arrives.")
         client.append("INBOX", samples[-1].read_bytes())
-        client.logout()
         while not _triaged(dovecot, user, len(samples)) and time.monotonic() < deadline:
             time.sleep(0.2)
+        team = "complaints-team@example.org"
+        sink.wait_for(lambda msgs: any(team in m.rcpt_tos for m in msgs), timeout=30)
+        copy = next(m for m in sink.messages if team in m.rcpt_tos)
+        staff_copy = message_from_bytes(copy.data)
+        reply_to = " ".join(str(staff_copy["Reply-To"]).split())
+        payload = staff_copy.get_payload(decode=True)
+        quoted = payload.decode() if isinstance(payload, bytes) else ""
+        print(f"The complaints team answers the staff copy from Outlook, to {reply_to}")
+        reply = EmailMessage()
+        reply["From"] = "Sarah Mills <sarah.mills@example.org>"
+        reply["To"] = reply_to
+        reply["Subject"] = "RE: " + " ".join(str(staff_copy["Subject"]).split())
+        reply["Message-ID"] = "<demo-staff-reply@example.org>"
+        reply["In-Reply-To"] = " ".join(str(staff_copy["Message-ID"]).split())
+        reply.set_content(
+            STAFF_REPLY.format(reply_to=reply_to, subject=reply["Subject"], quoted=quoted)
+        )
+        client.append("INBOX", reply.as_bytes())
+        client.logout()
+        sink.wait_for(lambda msgs: any(b"by Friday" in m.data for m in msgs), timeout=30)
         time.sleep(1.5)  # let the outbox drain and the Sent copies land
     finally:
         if daemon is not None:
@@ -103,13 +148,15 @@ def main() -> int:
         print(_candour("cases", "show", reference))
     print(f"=== {len(sink.messages)} message(s) Candour sent (captured by the SMTP sink) ===")
     for received in sink.messages:
-        message = message_from_bytes(received.data)
+        message = message_from_bytes(received.data, policy=policy.default)
         print(f"--- to {', '.join(received.rcpt_tos)}")
-        for header in ("From", "To", "Subject", "In-Reply-To", "Auto-Submitted"):
-            print(f"{header}: {' '.join(str(message[header]).split())}")
-        payload = message.get_payload(decode=True)
-        body = payload.decode() if isinstance(payload, bytes) else ""
-        print("\n".join(body.splitlines()[:8]) + "\n   [...]\n")
+        for header in ("From", "To", "Reply-To", "Subject", "In-Reply-To", "Auto-Submitted"):
+            if message[header]:
+                print(f"{header}: {' '.join(str(message[header]).split())}")
+        part = message.get_body(preferencelist=("plain",))
+        body = part.get_content() if isinstance(part, EmailMessage) else ""
+        lines = body.splitlines()
+        print("\n".join(lines[:12]) + ("\n   [...]" if len(lines) > 12 else "") + "\n")
     print(f"Daemon log (JSON lines): {RUN / 'daemon.log'}")
     print(f"Look again: candour cases list --config {RUN / 'candour.toml'}")
     return 0
