@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import IO, Any
 
 import click
 from click.core import ParameterSource
@@ -30,33 +30,18 @@ from classifiers.train import (
     train_and_evaluate,
 )
 from classifiers.types import Classification, Classifier, ClassifierInput
+from daemon.cli_support import EXIT_CONFIG, EXIT_PROBLEM, config_option
+from daemon.cli_support import fail as _fail
 from daemon.config import ClassifierConfig, ConfigError, load_config
 
-DEFAULT_CONFIG = Path("/etc/candour/candour.toml")  # as daemon.cli
-EXIT_PROBLEM = 1
-EXIT_CONFIG = 2
 BATCH = 256
 
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=DEFAULT_CONFIG,
-    envvar="CANDOUR_CONFIG",
-    show_default=True,
-    help="Configuration file (TOML): [daemon] state_dir and [classifier] settings.",
-)
 state_dir_option = click.option(
     "--state-dir",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
     help="Use this state directory instead of the configuration's (no config file needed).",
 )
-
-
-def _fail(message: str, code: int = EXIT_PROBLEM) -> NoReturn:
-    click.echo(f"candour: {message}", err=True)
-    sys.exit(code)
 
 
 @dataclass(frozen=True)

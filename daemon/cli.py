@@ -9,56 +9,24 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
 from daemon import logs
-from daemon.config import Config, ConfigError, load_config
-from models import cases, outbox
-from models.database import Database, DatabaseError
-from models.schema import Case
-
-DEFAULT_CONFIG = Path("/etc/candour/candour.toml")
-EXIT_CONFIG = 2
-EXIT_DATABASE = 3
-
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=DEFAULT_CONFIG,
-    envvar="CANDOUR_CONFIG",
-    show_default=True,
-    help="Configuration file (TOML).",
+from daemon.cli_support import (
+    EXIT_CONFIG,
+    EXIT_DATABASE,
+    config_option,
+    database,
+    fail,
+    load_or_fail,
 )
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"candour: {message}", err=True)
-    sys.exit(code)
-
-
-def _config(path: Path) -> Config:
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        _fail(f"configuration error:\n{exc}", EXIT_CONFIG)
-
-
-@contextmanager
-def _database(config: Config) -> Iterator[Database]:
-    db = Database(config.database.url)
-    try:
-        db.upgrade()
-        yield db
-    except DatabaseError as exc:
-        _fail(str(exc), EXIT_DATABASE)
-    finally:
-        db.dispose()
+from daemon.config import ConfigError
+from models import cases, outbox
+from models.database import DatabaseError
+from models.schema import Case
 
 
 @click.group()
@@ -74,14 +42,14 @@ def run(config_path: Path, once: bool) -> None:
     """Run the daemon (JSON log lines on stderr)."""
     from daemon.worker import Worker
 
-    config = _config(config_path)
+    config = load_or_fail(config_path)
     logs.configure(config.daemon.log_level)
     try:
         worker = Worker.build(config)
     except ConfigError as exc:
-        _fail(f"configuration error:\n{exc}", EXIT_CONFIG)
+        fail(f"configuration error:\n{exc}", EXIT_CONFIG)
     except DatabaseError as exc:
-        _fail(str(exc), EXIT_DATABASE)
+        fail(str(exc), EXIT_DATABASE)
     status = asyncio.run(worker.run_once() if once else worker.run_forever())
     sys.exit(status)
 
@@ -90,7 +58,7 @@ def run(config_path: Path, once: bool) -> None:
 @config_option
 def check_config(config_path: Path) -> None:
     """Validate the configuration and the secrets it names, without connecting."""
-    config = _config(config_path)
+    config = load_or_fail(config_path)
     problems = []
     for where, secret in [("smtp", config.smtp)] + [
         (f"mailbox {m.name}: imap", m.imap) for m in config.mailbox
@@ -100,7 +68,7 @@ def check_config(config_path: Path) -> None:
         except ConfigError as exc:
             problems.append(f"{where}: {exc}")
     if problems:
-        _fail(
+        fail(
             "configuration error:\n" + "\n".join(f"{config_path}: {p}" for p in problems),
             EXIT_CONFIG,
         )
@@ -117,10 +85,10 @@ def db() -> None:
 @config_option
 def db_upgrade(config_path: Path) -> None:
     """Create or upgrade the schema to this version (also done at every start)."""
-    config = _config(config_path)
-    with _database(config) as database:
-        current, head = database.revision()
-        click.echo(f"database at revision {current} (newest {head}): {database.safe_url}")
+    config = load_or_fail(config_path)
+    with database(config) as db:
+        current, head = db.revision()
+        click.echo(f"database at revision {current} (newest {head}): {db.safe_url}")
 
 
 def _iso(value: Any) -> str | None:
@@ -165,8 +133,8 @@ def cases_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def cases_list(config_path: Path, mailbox: str | None, as_json: bool) -> None:
     """List cases, oldest first."""
-    config = _config(config_path)
-    with _database(config) as database, database.reader() as session:
+    config = load_or_fail(config_path)
+    with database(config) as db, db.reader() as session:
         found = cases.list_cases(session, mailbox)
         for case in found:
             summary = case_summary(case)
@@ -187,11 +155,11 @@ def cases_list(config_path: Path, mailbox: str | None, as_json: bool) -> None:
 @click.argument("reference")
 def cases_show(config_path: Path, reference: str) -> None:
     """Show one case and its history."""
-    config = _config(config_path)
-    with _database(config) as database, database.reader() as session:
+    config = load_or_fail(config_path)
+    with database(config) as db, db.reader() as session:
         case = cases.case_by_reference(session, reference)
         if case is None:
-            _fail(f"no case {reference}", 1)
+            fail(f"no case {reference}", 1)
         for key, value in case_summary(case).items():
             click.echo(f"{key:>16}: {value}")
         click.echo(f"{'subject':>16}: {case.subject}")
@@ -212,8 +180,8 @@ def outbox_group() -> None:
 @click.option("--status", default=None, help="pending, sending, sent, failed or in_doubt.")
 def outbox_list(config_path: Path, status: str | None) -> None:
     """List outgoing mail and its delivery state."""
-    config = _config(config_path)
-    with _database(config) as database, database.reader() as session:
+    config = load_or_fail(config_path)
+    with database(config) as db, db.reader() as session:
         for row in outbox.rows(session, status):
             click.echo(
                 f"{row.id:>6}  {row.mailbox:<10} {row.kind:<16} {row.status:<9} "
@@ -228,10 +196,10 @@ def outbox_retry(config_path: Path, outbox_id: int) -> None:
     """Send an in-doubt or failed message again (you have checked it was not delivered)."""
     from daemon.clock import SystemClock
 
-    config = _config(config_path)
-    with _database(config) as database, database.transaction() as session:
+    config = load_or_fail(config_path)
+    with database(config) as db, db.transaction() as session:
         if not outbox.retry(session, outbox_id, SystemClock().now()):
-            _fail(f"outbox {outbox_id} is not in_doubt or failed", 1)
+            fail(f"outbox {outbox_id} is not in_doubt or failed", 1)
     click.echo(f"outbox {outbox_id} queued again")
 
 
@@ -239,8 +207,8 @@ def outbox_retry(config_path: Path, outbox_id: int) -> None:
 @config_option
 def quarantine(config_path: Path) -> None:
     """List messages that could not be processed (kept, flagged in IMAP, never dropped)."""
-    config = _config(config_path)
-    with _database(config) as database, database.reader() as session:
+    config = load_or_fail(config_path)
+    with database(config) as db, db.reader() as session:
         rows = cases.quarantined(session)
         for message in rows:
             click.echo(

@@ -14,12 +14,12 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from daemon.desk import Desk, last_from, message_row, queue_mail
+from daemon.desk import Desk, Incoming, last_from, queue_mail
 from daemon.escalation import asks_for_escalation
 from daemon.parse import ParsedMessage
 from daemon.pseudonyms import without_signature
 from daemon.routing import Role, sender_role
-from daemon.values import Outcome, RawMessage, Result
+from daemon.values import Outcome, Result
 from models import cases, lifecycle
 from models.corrections import relabel
 from models.schema import Case
@@ -45,155 +45,85 @@ def staff_text(parsed: ParsedMessage) -> str:
 def continue_case(
     session: Session,
     desk: Desk,
-    uidvalidity: int,
-    raw: RawMessage,
-    dedupe_key: str,
-    parsed: ParsedMessage,
+    incoming: Incoming,
     automatic: str | None,
     case: Case,
     via_case_address: bool,
     now: datetime,
 ) -> Result:
-    mailbox = desk.mailbox
+    """Record `incoming` on `case` and do what its sender's role calls for."""
+    parsed, uid = incoming.parsed, incoming.raw.uid
     if automatic is not None:
-        session.add(
-            message_row(
-                mailbox,
-                uidvalidity,
-                raw,
-                dedupe_key,
-                parsed,
-                Outcome.AUTOMATIC,
-                case,
-                automatic,
-                now,
-            )
-        )
+        desk.record(session, incoming, Outcome.AUTOMATIC, case, automatic, now)
         cases.add_event(session, case, now, "automatic.received", automatic, actor="system")
-        return Result(raw.uid, Outcome.AUTOMATIC, case.reference, automatic)
+        return Result(uid, Outcome.AUTOMATIC, case.reference, automatic)
     role = sender_role(
         sender=parsed.sender,
-        is_staff=mailbox.is_staff(parsed.sender),
+        is_staff=desk.mailbox.is_staff(parsed.sender),
         complainant=case.complainant,
         via_case_address=via_case_address,
     )
     if role == Role.STAFF_REPLY:
-        return _staff_reply(session, desk, uidvalidity, raw, dedupe_key, parsed, case, now)
+        return _staff_reply(session, desk, incoming, case, now)
     if role == Role.STAFF_MESSAGE:
-        session.add(
-            message_row(
-                mailbox,
-                uidvalidity,
-                raw,
-                dedupe_key,
-                parsed,
-                Outcome.STAFF,
-                case,
-                "staff mail not sent to the case address: kept as a note",
-                now,
-            )
-        )
+        reason = "staff mail not sent to the case address: kept as a note"
+        desk.record(session, incoming, Outcome.STAFF, case, reason, now)
         cases.add_event(session, case, now, "note", staff_text(parsed), actor=parsed.sender)
-        return Result(raw.uid, Outcome.STAFF, case.reference, "note")
-    return _follow_up(session, desk, uidvalidity, raw, dedupe_key, parsed, case, role, now)
+        return Result(uid, Outcome.STAFF, case.reference, "note")
+    return _follow_up(session, desk, incoming, case, role, now)
 
 
 def _follow_up(
-    session: Session,
-    desk: Desk,
-    uidvalidity: int,
-    raw: RawMessage,
-    dedupe_key: str,
-    parsed: ParsedMessage,
-    case: Case,
-    role: Role,
-    now: datetime,
+    session: Session, desk: Desk, incoming: Incoming, case: Case, role: Role, now: datetime
 ) -> Result:
-    mailbox = desk.mailbox
-    session.add(
-        message_row(
-            mailbox,
-            uidvalidity,
-            raw,
-            dedupe_key,
-            parsed,
-            Outcome.FOLLOWUP,
-            case,
-            None if role == Role.COMPLAINANT else "not from the complainant",
-            now,
-        )
-    )
-    actor = "complainant" if role == Role.COMPLAINANT else "other"
-    cases.add_event(session, case, now, "followup.received", f"uid {raw.uid}", actor=actor)
-    note = "" if role == Role.COMPLAINANT else "NOTE: this is not from the case's complainant."
-    if role == Role.COMPLAINANT and case.status == "responded" and asks_for_escalation(parsed.text):
+    mailbox, parsed = desk.mailbox, incoming.parsed
+    from_complainant = role == Role.COMPLAINANT
+    reason = None if from_complainant else "not from the complainant"
+    desk.record(session, incoming, Outcome.FOLLOWUP, case, reason, now)
+    actor = "complainant" if from_complainant else "other"
+    cases.add_event(session, case, now, "followup.received", f"uid {incoming.raw.uid}", actor=actor)
+    note = "" if from_complainant else "NOTE: this is not from the case's complainant."
+    if from_complainant and case.status == "responded" and asks_for_escalation(parsed.text):
         problem = lifecycle.escalate(
             session, case, now, mailbox, desk.calendar, actor="complainant", by_complainant=True
         )
-        note = (
-            problem
-            or f"The complainant asks for the next stage: now {case.stage}, due "
-            f"{compose.local_time(mailbox, case.stage_due_at)}."
-        )
+        due = compose.local_time(mailbox, case.stage_due_at)
+        note = problem or f"The complainant asks for the next stage: now {case.stage}, due {due}."
     handler = case.assigned_to or case.route
     if handler:
-        copy = compose.from_template(
+        if from_complainant:
+            sender_line = desk.sender_line(case, parsed)
+        else:
+            sender_line = "someone else" if mailbox.pseudonymous else parsed.sender
+        copy = desk.staff_mail(
             "followup_copy",
-            kind="followup_copy",
-            mailbox=mailbox,
-            templates=desk.templates,
+            case=case,
             recipient=handler,
-            reference=case.reference,
             context={
                 "label": case.label,
                 "status": case.status,
                 "subject": desk.subject_for_staff(parsed),
-                "sender_line": desk.sender_line(case, parsed)
-                if role == Role.COMPLAINANT
-                else ("someone else" if mailbox.pseudonymous else parsed.sender),
+                "sender_line": sender_line,
                 "note": note,
-                "received": compose.local_time(mailbox, raw.received_at),
+                "received": compose.local_time(mailbox, incoming.raw.received_at),
                 "text": desk.words_for_staff(parsed),
             },
             now=now,
-            reply_to=desk.case_address(case.reference),
-            auto_submitted="auto-generated",
-            display_name=f"Candour for {mailbox.organisation}",
         )
         queue_mail(session, mailbox, case, copy, now)
-    return Result(raw.uid, Outcome.FOLLOWUP, case.reference, None)
+    return Result(incoming.raw.uid, Outcome.FOLLOWUP, case.reference, None)
 
 
 def _staff_reply(
-    session: Session,
-    desk: Desk,
-    uidvalidity: int,
-    raw: RawMessage,
-    dedupe_key: str,
-    parsed: ParsedMessage,
-    case: Case,
-    now: datetime,
+    session: Session, desk: Desk, incoming: Incoming, case: Case, now: datetime
 ) -> Result:
-    mailbox = desk.mailbox
+    mailbox, parsed, uid = desk.mailbox, incoming.parsed, incoming.raw.uid
     reply = parse_staff_reply(staff_text(parsed))
     staff = parsed.sender
-    session.add(
-        message_row(
-            mailbox,
-            uidvalidity,
-            raw,
-            dedupe_key,
-            parsed,
-            Outcome.STAFF,
-            case,
-            "; ".join(reply.errors) or None,
-            now,
-        )
-    )
+    desk.record(session, incoming, Outcome.STAFF, case, "; ".join(reply.errors) or None, now)
     if reply.errors:
-        cases.add_event(
-            session, case, now, "staff.reply_rejected", "; ".join(reply.errors), actor=staff
-        )
+        problems = "; ".join(reply.errors)
+        cases.add_event(session, case, now, "staff.reply_rejected", problems, actor=staff)
         error = compose.from_template(
             "staff_error",
             kind="staff_error",
@@ -207,9 +137,7 @@ def _staff_reply(
             auto_submitted="auto-replied",
         )
         queue_mail(session, mailbox, case, error, now)
-        return Result(
-            raw.uid, Outcome.STAFF, case.reference, "rejected: " + "; ".join(reply.errors)
-        )
+        return Result(uid, Outcome.STAFF, case.reference, f"rejected: {problems}")
     _apply_commands(session, desk, case, reply, staff, now)
     if reply.is_note and reply.text:
         cases.add_event(session, case, now, "note", reply.text, actor=staff)
@@ -217,7 +145,7 @@ def _staff_reply(
         _relay(session, desk, case, reply.text, parsed, now)
         if not any(c.name == "interim" for c in reply.commands):
             lifecycle.on_staff_response(session, case, now, mailbox, desk.calendar)
-    return Result(raw.uid, Outcome.STAFF, case.reference, "relayed" if reply.relay else "commands")
+    return Result(uid, Outcome.STAFF, case.reference, "relayed" if reply.relay else "commands")
 
 
 def _apply_commands(

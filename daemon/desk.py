@@ -7,8 +7,10 @@ correspondence stages both record messages and queue mail through it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,8 +24,18 @@ from models import outbox
 from models.cases import add_event
 from models.schema import Case, Message
 from replies.addresses import case_address
-from replies.compose import OutgoingMail
+from replies.compose import FileAttachment, OutgoingMail, from_template
 from replies.templates import Templates
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A parsed message on its way into the database, with its IMAP identity."""
+
+    uidvalidity: int
+    raw: RawMessage
+    dedupe_key: str
+    parsed: ParsedMessage
 
 
 @dataclass(frozen=True)
@@ -69,6 +81,56 @@ class Desk:
         if self.mailbox.pseudonymous:
             return scrub(parsed.text, address=parsed.sender, display_name=parsed.sender_name)
         return parsed.text
+
+    def record(
+        self,
+        session: Session,
+        incoming: Incoming,
+        outcome: Outcome,
+        case: Case | None,
+        reason: str | None,
+        now: datetime,
+    ) -> None:
+        """Store the message (raw bytes included) with what became of it."""
+        session.add(
+            message_row(
+                self.mailbox,
+                incoming.uidvalidity,
+                incoming.raw,
+                incoming.dedupe_key,
+                incoming.parsed,
+                outcome,
+                case,
+                reason,
+                now,
+            )
+        )
+
+    def staff_mail(
+        self,
+        template: str,
+        *,
+        case: Case,
+        recipient: str,
+        context: dict[str, Any],
+        now: datetime,
+        attachments: Sequence[FileAttachment] = (),
+    ) -> OutgoingMail:
+        """Mail to staff about a case: from "Candour for ...", replies come back to the case."""
+        return from_template(
+            template,
+            kind=template,
+            mailbox=self.mailbox,
+            templates=self.templates,
+            recipient=recipient,
+            reference=case.reference,
+            context=context,
+            now=now,
+            reply_to=self.case_address(case.reference),
+            auto_submitted="auto-generated",
+            display_name=f"Candour for {self.mailbox.organisation}",
+            attachments=attachments,
+        )
 
     def subject_for_staff(self, parsed: ParsedMessage) -> str:
         if self.mailbox.pseudonymous:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from classifiers.types import Classification
-from daemon.desk import Desk, message_row, queue_mail
+from daemon.desk import Desk, Incoming, queue_mail
 from daemon.parse import ParsedMessage, attachment_files
 from daemon.pseudonyms import find_username
 from daemon.routing import reply_kind, route_for
@@ -35,13 +35,12 @@ def pseudonym_of(desk: Desk, parsed: ParsedMessage) -> str | None:
 def open_case(
     session: Session,
     desk: Desk,
-    uidvalidity: int,
-    raw: RawMessage,
-    dedupe_key: str,
-    parsed: ParsedMessage,
+    incoming: Incoming,
     classification: Classification,
     now: datetime,
 ) -> Result:
+    """Open a case for `incoming`, queue its automatic reply and staff copies."""
+    raw, parsed = incoming.raw, incoming.parsed
     mailbox = desk.mailbox
     received = raw.received_at
     pseudonym = pseudonym_of(desk, parsed) if mailbox.pseudonymous else None
@@ -67,9 +66,7 @@ def open_case(
     )
     session.add(case)
     session.flush()
-    session.add(
-        message_row(mailbox, uidvalidity, raw, dedupe_key, parsed, Outcome.CREATED, case, None, now)
-    )
+    desk.record(session, incoming, Outcome.CREATED, case, None, now)
     cases.add_event(session, case, now, "received", f"uid {raw.uid}", actor="complainant")
     cases.add_event(
         session,
@@ -152,13 +149,10 @@ def staff_copy(
     if mailbox.pseudonymous and names:
         names = f"{len(parsed.attachments)} withheld (pseudonymous mailbox; see the case record)"
     stage_name = mailbox.policy.stages[case.stage - 1].name if case.stage else ""
-    return compose.from_template(
+    return desk.staff_mail(
         "staff_copy",
-        kind="staff_copy",
-        mailbox=mailbox,
-        templates=desk.templates,
+        case=case,
         recipient=recipient,
-        reference=case.reference,
         context={
             "label": case.label,
             "needs_review": case.needs_review,
@@ -178,8 +172,5 @@ def staff_copy(
             "text": desk.words_for_staff(parsed),
         },
         now=now,
-        reply_to=desk.case_address(case.reference),
-        auto_submitted="auto-generated",
-        display_name=f"Candour for {mailbox.organisation}",
         attachments=[compose.FileAttachment(n, t, d) for n, t, d in files],
     )

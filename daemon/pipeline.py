@@ -27,7 +27,7 @@ from daemon.clock import Clock
 from daemon.config import MailboxConfig
 from daemon.correspondence import continue_case
 from daemon.deadlines import acknowledgement_limit, calendar_for
-from daemon.desk import Desk, message_row
+from daemon.desk import Desk, Incoming, message_row
 from daemon.intake import open_case
 from daemon.parse import ParsedMessage, ParseError, parse_message
 from daemon.values import Outcome, RawMessage, Result
@@ -227,17 +227,9 @@ class Triage:
         now = self.clock.now()
         case, via_case_address = self._thread(session, parsed)
         if case is not None:
+            incoming = Incoming(uidvalidity, item.raw, item.dedupe_key, parsed)
             result = continue_case(
-                session,
-                self.desk,
-                uidvalidity,
-                item.raw,
-                item.dedupe_key,
-                parsed,
-                item.automatic,
-                case,
-                via_case_address,
-                now,
+                session, self.desk, incoming, item.automatic, case, via_case_address, now
             )
             session.flush()
             return result
@@ -258,9 +250,8 @@ class Triage:
             session.flush()
             return Result(item.raw.uid, Outcome.AUTOMATIC, None, item.automatic)
         classification = item.classification or Classification("complaint", 0.0, True, "none")
-        return open_case(
-            session, self.desk, uidvalidity, item.raw, item.dedupe_key, parsed, classification, now
-        )
+        incoming = Incoming(uidvalidity, item.raw, item.dedupe_key, parsed)
+        return open_case(session, self.desk, incoming, classification, now)
 
 
 def _delivery_addresses(parsed: ParsedMessage) -> list[str]:

@@ -1,0 +1,56 @@
+"""What every `candour` command shares: the --config option, exit codes, and failing well."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from daemon.config import Config, ConfigError, load_config
+from models.database import Database, DatabaseError
+
+DEFAULT_CONFIG = Path("/etc/candour/candour.toml")
+EXIT_PROBLEM = 1  # usage, not found, bad input
+EXIT_CONFIG = 2
+EXIT_DATABASE = 3
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=DEFAULT_CONFIG,
+    envvar="CANDOUR_CONFIG",
+    show_default=True,
+    help="Configuration file (TOML).",
+)
+
+
+def fail(message: str, code: int = EXIT_PROBLEM) -> NoReturn:
+    """Print `candour: message` on stderr and exit with `code`."""
+    click.echo(f"candour: {message}", err=True)
+    sys.exit(code)
+
+
+def load_or_fail(path: Path) -> Config:
+    """The validated configuration, or exit 2 with the errors."""
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        fail(f"configuration error:\n{exc}", EXIT_CONFIG)
+
+
+@contextmanager
+def database(config: Config) -> Iterator[Database]:
+    """The configured database, schema upgraded; exit 3 if it cannot be used."""
+    db = Database(config.database.url)
+    try:
+        db.upgrade()
+        yield db
+    except DatabaseError as exc:
+        fail(str(exc), EXIT_DATABASE)
+    finally:
+        db.dispose()
