@@ -38,8 +38,13 @@ def open_case(
     incoming: Incoming,
     classification: Classification,
     now: datetime,
+    replies_today: dict[str, int],
 ) -> Result:
-    """Open a case for `incoming`, queue its automatic reply and staff copies."""
+    """Open a case for `incoming`, queue its automatic reply and staff copies.
+
+    `replies_today` counts automatic replies per recipient in the last 24 hours (loaded
+    once per batch); it is updated here when a reply is queued.
+    """
     raw, parsed = incoming.raw, incoming.parsed
     mailbox = desk.mailbox
     received = raw.received_at
@@ -84,9 +89,7 @@ def open_case(
         is_new_case=True,
         recipient=case.complainant,
         own_addresses=mailbox.own_addresses,
-        replies_to_recipient_today=cases.replies_sent_since(
-            session, mailbox.name, case.complainant, now - timedelta(days=1)
-        ),
+        replies_to_recipient_today=replies_today.get(case.complainant, 0),
         max_per_day=mailbox.max_replies_per_sender_per_day,
         age=now - received,
         max_age=timedelta(days=mailbox.acknowledge_max_age_days),
@@ -104,6 +107,7 @@ def open_case(
             name=pseudonym,
         )
         queue_mail(session, mailbox, case, reply, now, once_key=f"ack:{case.id}")
+        replies_today[case.complainant] = replies_today.get(case.complainant, 0) + 1
     else:
         case.no_ack_reason = decision.reason
         cases.add_event(session, case, now, "reply.withheld", decision.reason)

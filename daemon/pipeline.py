@@ -17,6 +17,7 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 import structlog
 from sqlalchemy.orm import Session
@@ -28,7 +29,7 @@ from daemon.config import MailboxConfig
 from daemon.correspondence import continue_case
 from daemon.deadlines import acknowledgement_limit, calendar_for
 from daemon.desk import Desk, Incoming, message_row
-from daemon.intake import open_case
+from daemon.intake import open_case, reply_address
 from daemon.parse import ParsedMessage, ParseError, parse_message
 from daemon.values import Outcome, RawMessage, Result
 from daemon.workdays import WorkingCalendar
@@ -130,6 +131,12 @@ class Triage:
         prepared = classify_batch(self.classifier, [prepare(r, own) for r in raws])
         results: list[Result] = []
         with self.db.transaction() as session:
+            replies_today = cases.replies_sent_since_many(
+                session,
+                self.mailbox.name,
+                [reply_address(p.parsed, own) for p in prepared if p.parsed is not None],
+                self.clock.now() - timedelta(days=1),
+            )
             seen_uids, seen_keys = cases.recorded_keys(
                 session,
                 self.mailbox.name,
@@ -145,7 +152,7 @@ class Triage:
                     continue
                 try:
                     with session.begin_nested():
-                        results.append(self._record(session, uidvalidity, item))
+                        results.append(self._record(session, uidvalidity, item, replies_today))
                 except Exception as exc:  # noqa: BLE001 - quarantine, never drop
                     with session.begin_nested():
                         results.append(
@@ -219,7 +226,9 @@ class Triage:
                 return found, False
         return None, False
 
-    def _record(self, session: Session, uidvalidity: int, item: Prepared) -> Result:
+    def _record(
+        self, session: Session, uidvalidity: int, item: Prepared, replies_today: dict[str, int]
+    ) -> Result:
         """Record one message not yet seen (the batch checked UID and dedupe key)."""
         if item.parsed is None:
             return self._quarantine(session, uidvalidity, item, f"unparseable: {item.parse_error}")
@@ -251,7 +260,7 @@ class Triage:
             return Result(item.raw.uid, Outcome.AUTOMATIC, None, item.automatic)
         classification = item.classification or Classification("complaint", 0.0, True, "none")
         incoming = Incoming(uidvalidity, item.raw, item.dedupe_key, parsed)
-        return open_case(session, self.desk, incoming, classification, now)
+        return open_case(session, self.desk, incoming, classification, now, replies_today)
 
 
 def _delivery_addresses(parsed: ParsedMessage) -> list[str]:

@@ -143,6 +143,25 @@ def replies_sent_since(session: Session, mailbox: str, recipient: str, since: da
 AUTOMATIC_REPLY_KINDS = ("acknowledgement", "thanks", "signpost")
 
 
+def replies_sent_since_many(
+    session: Session, mailbox: str, recipients: Sequence[str], since: datetime
+) -> dict[str, int]:
+    """`replies_sent_since` for many recipients in one query (addresses with none are absent)."""
+    if not recipients:
+        return {}
+    rows = session.execute(
+        select(Outbox.recipient, func.count(Outbox.id))
+        .where(
+            Outbox.mailbox == mailbox,
+            Outbox.recipient.in_(sorted(set(recipients))),
+            Outbox.created_at >= since,
+            Outbox.kind.in_(AUTOMATIC_REPLY_KINDS),
+        )
+        .group_by(Outbox.recipient)
+    )
+    return {str(recipient): int(count) for recipient, count in rows}
+
+
 def unflagged_uids(session: Session, mailbox: str, uidvalidity: int) -> list[tuple[int, str]]:
     """(uid, outcome) of recorded messages whose IMAP keyword is not yet set."""
     rows = session.execute(

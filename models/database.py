@@ -28,6 +28,8 @@ class DatabaseError(Exception):
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # We issue BEGIN ourselves (see _sqlite_begin): the driver's implicit BEGIN is off.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -35,6 +37,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL + NORMAL is durable against process crashes; only an OS crash may lose the tail.
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    """Writers take SQLite's write lock up front (BEGIN IMMEDIATE).
+
+    A deferred transaction that reads and then writes cannot wait for another writer in
+    WAL mode: it fails at once with "database is locked". Starting write transactions as
+    IMMEDIATE makes them queue on the busy timeout instead; readers stay deferred.
+    """
+    mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+    connection.exec_driver_sql(f"BEGIN {mode}")
 
 
 def _normalise_url(url: str) -> str:
@@ -51,9 +64,13 @@ class Database:
         if self.url.startswith("sqlite:///") and not self.url.startswith("sqlite:///:memory:"):
             Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = create_engine(self.url, future=True, pool_pre_ping=True)
+        writer: Engine = self.engine
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", _sqlite_begin)
+            writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._writers = sessionmaker(writer, expire_on_commit=False)
 
     @property
     def dialect(self) -> str:
@@ -62,7 +79,7 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session whose work is committed on success and rolled back on any exception."""
-        with self._sessions() as session, session.begin():
+        with self._writers() as session, session.begin():
             yield session
 
     @contextmanager
@@ -80,7 +97,7 @@ class Database:
         """Bring the schema to the newest revision. Raises DatabaseError."""
         cfg = self._alembic()
         try:
-            with self.engine.begin() as connection:
+            with self.engine.execution_options(sqlite_begin="IMMEDIATE").begin() as connection:
                 cfg.attributes["connection"] = connection
                 command.upgrade(cfg, "head")
         except OperationalError as exc:

@@ -95,19 +95,33 @@ def claim_due(session: Session, now: datetime, limit: int) -> list[Delivery]:
 
 
 def mark_sent(session: Session, delivery_id: int, now: datetime) -> None:
-    row = session.get(Outbox, delivery_id)
-    if row is None:
+    mark_sent_many(session, [delivery_id], now)
+
+
+def mark_sent_many(session: Session, delivery_ids: Sequence[int], now: datetime) -> None:
+    """Record deliveries; rows and their cases are loaded with one query each."""
+    if not delivery_ids:
         return
+    rows = list(session.scalars(select(Outbox).where(Outbox.id.in_(list(delivery_ids)))))
+    case_ids = {r.case_id for r in rows if r.case_id is not None}
+    by_id = (
+        {c.id: c for c in session.scalars(select(Case).where(Case.id.in_(case_ids)))}
+        if case_ids
+        else {}
+    )
+    for row in rows:
+        _sent(session, row, by_id.get(row.case_id) if row.case_id is not None else None, now)
+
+
+def _sent(session: Session, row: Outbox, case: Case | None, now: datetime) -> None:
     row.status = "sent"
     row.sent_at = now
     row.last_error = None
     row.sent_copy = "pending"
-    if row.case_id is not None:
-        case = session.get(Case, row.case_id)
-        if case is not None:
-            add_event(session, case, now, f"{row.kind}.sent", f"outbox {row.id}")
-            if row.kind in AUTOMATIC_REPLY_KINDS:
-                lifecycle.on_automatic_reply_sent(session, case, row.kind, now)
+    if case is not None:
+        add_event(session, case, now, f"{row.kind}.sent", f"outbox {row.id}")
+        if row.kind in AUTOMATIC_REPLY_KINDS:
+            lifecycle.on_automatic_reply_sent(session, case, row.kind, now)
 
 
 def mark_retry(

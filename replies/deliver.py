@@ -55,10 +55,11 @@ class OutboxSender:
         """Record a batch of verdicts in one transaction (one commit, not one per message)."""
         now = self._clock.now()
         with self._db.transaction() as session:
+            outbox.mark_sent_many(session, [d.id for d, r in verdicts if r.verdict == "sent"], now)
             for delivery, result in verdicts:
                 if result.verdict == "sent":
-                    outbox.mark_sent(session, delivery.id, now)
-                elif result.verdict == "in_doubt":
+                    continue
+                if result.verdict == "in_doubt":
                     outbox.mark_in_doubt(session, delivery.id, result.detail)
                 else:
                     permanent = result.verdict == "refused" or delivery.attempts >= MAX_ATTEMPTS
