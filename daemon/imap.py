@@ -190,6 +190,21 @@ class ImapSession:
             raise _translate(exc) from exc
         return str(name)
 
+    def append_many(self, folder: str, raws: Sequence[bytes]) -> None:
+        """APPEND several messages, 100 per MULTIAPPEND command where the server offers it."""
+        try:
+            if b"MULTIAPPEND" in self.client.capabilities():
+                for start in range(0, len(raws), 100):
+                    chunk = raws[start : start + 100]
+                    self.client.multiappend(
+                        folder, [{"msg": r, "flags": [b"\\Seen"]} for r in chunk]
+                    )
+                return
+        except _EXPECTED as exc:
+            raise _translate(exc) from exc
+        for raw in raws:
+            self.append(folder, raw)
+
     def append(self, folder: str, raw: bytes, when: datetime | None = None) -> None:
         try:
             self.client.append(folder, raw, flags=[b"\\Seen"], msg_time=when)

@@ -124,13 +124,10 @@ class MailboxWatcher:
             return 0
         if self._sent_folder is None:
             self._sent_folder = self.imap.sent_folder()
-        done = []
-        for row_id, raw in pending:
-            self.imap.append(self._sent_folder, raw)
-            done.append(row_id)
+        self.imap.append_many(self._sent_folder, [raw for _, raw in pending])
         with self.triage.db.transaction() as session:
-            outbox.mark_copies_done(session, done)
-        return len(done)
+            outbox.mark_copies_done(session, [row_id for row_id, _ in pending])
+        return len(pending)
 
     def apply_label_folders(self) -> int:
         """Relabel cases whose message staff moved into a label folder; returns how many."""

@@ -1,0 +1,265 @@
+"""Backlog ingest: the raw fetch+parse ceiling, and the daemon working through a backlog.
+
+`raw_limit` fetches every message of a seeded INBOX with imapclient (BODY.PEEK[], 500 a
+FETCH) and parses each with daemon.parse.parse_message, doing nothing else: what one
+process could reach if triage cost nothing. `run_backlog` starts the daemon on the same
+messages and polls the database (rows in `message`, `outbox` rows `sent`) and the SMTP
+sink until every message is recorded and every acknowledgement has arrived.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import DBAPIError
+
+from bench.process import Daemon
+from bench.stack import Mailbox, write_config
+from daemon.parse import parse_message
+from tests.mailstack import SmtpSink
+
+POLL_SECONDS = 0.1
+_PROGRESS = text(
+    "SELECT (SELECT count(*) FROM message), (SELECT count(*) FROM outbox), "
+    "(SELECT count(*) FROM outbox WHERE status = 'sent'), "
+    "(SELECT count(*) FROM outbox WHERE sent_copy = 'done')"
+)
+
+
+@dataclass(frozen=True)
+class RawLimit:
+    """Fetch+parse of the whole backlog in one thread: the ceiling for ingest."""
+
+    messages: int
+    seconds: float
+    fetch_seconds: float
+    parse_seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds if self.seconds else 0.0
+
+    @property
+    def fetch_rate(self) -> float:
+        return self.messages / self.fetch_seconds if self.fetch_seconds else 0.0
+
+    @property
+    def parse_rate(self) -> float:
+        return self.messages / self.parse_seconds if self.parse_seconds else 0.0
+
+
+def raw_limit(mailbox: Mailbox, batch: int = 500) -> RawLimit:
+    """Fetch (BODY.PEEK[], `batch` a command) and parse every message in INBOX."""
+    client = mailbox.connect()
+    fetching = parsing = 0.0
+    count = 0
+    try:
+        client.select_folder("INBOX", readonly=True)
+        uids = sorted(client.search("ALL"))
+        started = time.perf_counter()
+        for start in range(0, len(uids), batch):
+            t0 = time.perf_counter()
+            data = client.fetch(uids[start : start + batch], ["BODY.PEEK[]"])
+            t1 = time.perf_counter()
+            for item in data.values():
+                parse_message(bytes(item[b"BODY[]"]))
+                count += 1
+            fetching += t1 - t0
+            parsing += time.perf_counter() - t1
+        total = time.perf_counter() - started
+    finally:
+        client.logout()
+    return RawLimit(count, total, fetching, parsing)
+
+
+@dataclass(frozen=True)
+class Progress:
+    messages: int = 0
+    outbox: int = 0
+    sent: int = 0
+    sent_copies: int = 0
+
+
+class DatabaseProbe:
+    """Reads the daemon's progress straight from its database (SQLite or PostgreSQL)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine: Engine | None = None
+
+    def _connect(self) -> Engine | None:
+        if self._engine is None:
+            # Do not create an SQLite file before the daemon does (and runs its migrations).
+            sqlite_file = self.url.removeprefix("sqlite:///")
+            if self.url.startswith("sqlite:///") and not Path(sqlite_file).exists():
+                return None
+            self._engine = create_engine(self.url, pool_size=1, pool_pre_ping=False)
+        return self._engine
+
+    def progress(self) -> Progress:
+        engine = self._connect()
+        if engine is None:
+            return Progress()
+        try:
+            with engine.connect() as conn:
+                row = conn.execute(_PROGRESS).one()
+        except DBAPIError:  # tables not created yet
+            return Progress()
+        return Progress(*(int(v) for v in row))
+
+    def breakdown(self) -> dict[str, dict[str, int]]:
+        """Messages by outcome and outbox rows by status, at the end of a run."""
+        engine = self._connect()
+        if engine is None:
+            return {}
+        out: dict[str, dict[str, int]] = {}
+        with engine.connect() as conn:
+            for name, query in (
+                ("outcomes", "SELECT outcome, count(*) FROM message GROUP BY outcome"),
+                ("outbox", "SELECT status, count(*) FROM outbox GROUP BY status"),
+            ):
+                out[name] = {str(k): int(v) for k, v in conn.execute(text(query)).all()}
+        return out
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+@dataclass
+class BacklogRun:
+    """One daemon run over a seeded backlog; times are seconds from process start."""
+
+    database: str
+    mode: str  # "run" (long-running, IDLE) or "once"
+    messages: int
+    raw_rate: float
+    completed: bool = False
+    seconds: float = 0.0
+    first_record_seconds: float | None = None
+    recorded_seconds: float | None = None
+    acks_expected: int = 0
+    acks_received: int = 0
+    sent_copies: int = 0
+    exit_status: int | None = None
+    exit_seconds: float | None = None
+    peak_rss_mb: float = 0.0  # until every message was recorded and every ack sent
+    peak_rss_with_shutdown_mb: float = 0.0  # the whole life of the process
+    cpu_seconds: float = 0.0
+    log_problems: dict[str, int] = field(default_factory=dict)
+    # (seconds, messages recorded, RSS MB), about once a second
+    timeline: list[tuple[float, int, float]] = field(default_factory=list)
+    breakdown: dict[str, dict[str, int]] = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds if self.completed and self.seconds else 0.0
+
+    @property
+    def ratio(self) -> float:
+        return self.rate / self.raw_rate if self.raw_rate else 0.0
+
+    @property
+    def rss_growth_per_1000(self) -> float | None:
+        """MB of RSS per 1,000 messages over the second half of the backlog (steady state).
+
+        None for backlogs under 5,000: the daemon is still warming up (imports, caches).
+        """
+        points = [(n, mb) for _, n, mb in self.timeline if n >= self.messages // 2]
+        if self.messages < 5000 or len(points) < 2 or points[-1][0] - points[0][0] < 2000:
+            return None
+        (n0, mb0), (n1, mb1) = points[0], points[-1]
+        return 1000 * (mb1 - mb0) / (n1 - n0)
+
+
+def run_backlog(
+    *,
+    mailbox: Mailbox,
+    sink: SmtpSink,
+    db_url: str,
+    database: str,
+    messages: int,
+    raw_rate: float,
+    workdir: Path,
+    once: bool = False,
+    timeout: float = 600.0,
+) -> BacklogRun:
+    """Start the daemon on an already seeded mailbox and time it until all is done."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = write_config(
+        workdir / "candour.toml", mailbox=mailbox, smtp_port=sink.port, db_url=db_url
+    )
+    result = BacklogRun(database, "once" if once else "run", messages, raw_rate)
+    probe = DatabaseProbe(db_url)
+    try:
+        with Daemon(config, workdir / "daemon.log", once=once) as daemon:
+            _watch(daemon, probe, sink, result, timeout)
+            if once and daemon.process is not None:
+                try:
+                    daemon.process.wait(max(60.0, timeout / 4))
+                    result.exit_seconds = round(time.monotonic() - daemon.started_at, 3)
+                except subprocess.TimeoutExpired:
+                    result.note = "--once did not exit after its work was done"
+            result.exit_status = daemon.stop()
+            memory = daemon.memory()
+            result.peak_rss_with_shutdown_mb = round(memory.peak_mb, 1)
+            if not result.completed:
+                result.peak_rss_mb = result.peak_rss_with_shutdown_mb
+            result.cpu_seconds = round(memory.cpu_seconds, 2)
+            result.log_problems = daemon.log_problems()
+            if not result.completed:
+                result.note = result.note or f"log tail: {daemon.log_tail(3)}"
+        result.breakdown = probe.breakdown()
+    finally:
+        probe.close()
+    return result
+
+
+def _watch(
+    daemon: Daemon, probe: DatabaseProbe, sink: SmtpSink, result: BacklogRun, timeout: float
+) -> None:
+    """Poll until every message is recorded and every acknowledgement delivered."""
+    deadline = daemon.started_at + timeout
+    next_mark = 0.0
+    while True:
+        exited = daemon.exit_status is not None
+        now = time.monotonic() - daemon.started_at
+        progress = probe.progress()
+        received = len(sink.messages)
+        if result.first_record_seconds is None and progress.messages > 0:
+            result.first_record_seconds = round(now, 3)
+        if result.recorded_seconds is None and progress.messages >= result.messages:
+            result.recorded_seconds = round(now, 3)
+        result.acks_expected, result.acks_received = progress.outbox, received
+        result.sent_copies = progress.sent_copies
+        if now >= next_mark:
+            result.timeline.append(
+                (round(now, 1), progress.messages, round(daemon.memory().last_mb, 1))
+            )
+            next_mark += 1.0
+        if (
+            result.recorded_seconds is not None
+            and progress.sent == progress.outbox
+            and received >= progress.outbox
+        ):
+            result.completed, result.seconds = True, now
+            result.peak_rss_mb = round(daemon.memory().peak_mb, 1)
+            result.timeline.append(
+                (round(now, 1), progress.messages, round(daemon.memory().last_mb, 1))
+            )
+            return
+        if exited:
+            result.note = f"daemon exited ({daemon.exit_status}) before finishing"
+            return
+        if time.monotonic() > deadline:
+            result.note = (
+                f"timeout after {timeout:.0f} s: {progress.messages}/{result.messages} "
+                f"recorded, {progress.sent}/{progress.outbox} sent"
+            )
+            return
+        time.sleep(POLL_SECONDS)

@@ -1,0 +1,369 @@
+"""The benchmark's results: what was measured, the targets, the table and the JSON file.
+
+Targets are reported as PASS / MISS next to the figures, never asserted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import subprocess
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil  # type: ignore[import-untyped]
+
+from bench.ingest import BacklogRun, RawLimit
+from bench.latency import LatencyResult
+from bench.profiling import ProfileResult
+
+INGEST_TARGET = 0.5  # of the raw fetch+parse rate
+P50_TARGET, P99_TARGET = 1.0, 3.0  # seconds
+RSS_TARGET_MB, RSS_TARGET_SIZE = 300.0, 100_000
+
+
+@dataclass
+class CorpusFigures:
+    """What was seeded for one backlog size (the same for every run of that size)."""
+
+    messages: int
+    mean_bytes: int
+    seed_rate: float  # MULTIAPPEND messages/s
+
+
+@dataclass
+class Suite:
+    started: str
+    machine: dict[str, Any]
+    options: dict[str, Any]
+    corpus: dict[int, CorpusFigures] = field(default_factory=dict)
+    raw: dict[int, RawLimit] = field(default_factory=dict)
+    backlog: list[BacklogRun] = field(default_factory=list)
+    latency: list[LatencyResult] = field(default_factory=list)
+    classifier: dict[str, Any] | None = None
+    profile: ProfileResult | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _code_version() -> str:
+    """The commit measured, and how many files differ from it (read-only git calls)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{head} + {len(dirty)} modified files" if dirty else head
+
+
+def machine() -> dict[str, Any]:
+    """The machine and its load when the run starts (other work skews wall-clock figures)."""
+    return {
+        "code": _code_version(),
+        "cores": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+# -- targets ---------------------------------------------------------------------------
+
+
+def _verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("PASS" if ok else "MISS")
+
+
+def targets(suite: Suite) -> list[tuple[str, str, str]]:
+    """(target, figure, PASS | MISS | n/a) rows."""
+    rows: list[tuple[str, str, str]] = []
+    for lat in suite.latency:
+        for name, value, limit in (("p50", lat.p50, P50_TARGET), ("p99", lat.p99, P99_TARGET)):
+            figure = "not measured" if value is None else f"{value:.2f} s"
+            ok = None if value is None else value < limit
+            rows.append(
+                (f"ack latency {name} < {limit:.0f} s ({lat.database})", figure, _verdict(ok))
+            )
+    for run in suite.backlog:
+        if run.mode != "run":
+            continue
+        figure = f"{100 * run.ratio:.0f} % ({run.rate:.0f} of {run.raw_rate:.0f}/s)"
+        if not run.completed:
+            figure = f"did not finish: {run.note[:60]}"
+        rows.append(
+            (
+                f"ingest >= 50 % of raw, {run.messages:,} msgs ({run.database})",
+                figure,
+                _verdict(run.completed and run.ratio >= INGEST_TARGET),
+            )
+        )
+    huge = [r for r in suite.backlog if r.messages >= RSS_TARGET_SIZE and r.mode == "run"]
+    if huge:
+        for run in huge:
+            rows.append(
+                (
+                    f"peak RSS < {RSS_TARGET_MB:.0f} MB, {run.messages:,} msgs ({run.database})",
+                    f"{run.peak_rss_mb:.0f} MB",
+                    _verdict(run.peak_rss_mb < RSS_TARGET_MB),
+                )
+            )
+    else:
+        runs = [r for r in suite.backlog if r.mode == "run" and rss_estimate(r) is not None]
+        largest = max(runs, key=lambda r: r.messages, default=None)
+        estimate = rss_estimate(largest) if largest is not None else None
+        figure = "run with --huge"
+        if largest is not None and estimate is not None:
+            figure = f"~{estimate:.0f} MB estimated from {largest.messages:,} ({largest.database})"
+        rows.append((f"peak RSS < {RSS_TARGET_MB:.0f} MB at 100,000 msgs", figure, "n/a"))
+    return rows
+
+
+def rss_estimate(run: BacklogRun) -> float | None:
+    """Peak RSS this run would reach at 100,000 messages, growing as in its second half."""
+    slope = run.rss_growth_per_1000
+    if slope is None or not run.completed or run.messages >= RSS_TARGET_SIZE:
+        return None
+    return run.peak_rss_mb + max(slope, 0.0) * (RSS_TARGET_SIZE - run.messages) / 1000
+
+
+# -- printing --------------------------------------------------------------------------
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(lines)
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _problems(problems: dict[str, int], shown: int = 2) -> str:
+    """The commonest warnings/errors, shortened (the JSON file has them all)."""
+    if not problems:
+        return "none"
+    ranked = sorted(problems.items(), key=lambda kv: -kv[1])
+    parts = []
+    for name, count in ranked[:shown]:
+        event, _, detail = name.partition(" (")
+        detail = detail.rstrip(")").rsplit(") ", 1)[-1]  # drop "(sqlite3.OperationalError)"
+        parts.append(f"{count}x {event}" + (f": {detail[:40]}" if detail else ""))
+    if len(ranked) > shown:
+        parts.append(f"+{len(ranked) - shown} more")
+    return "; ".join(parts)
+
+
+def _raw_section(suite: Suite) -> list[str]:
+    rows = []
+    for n, r in sorted(suite.raw.items()):
+        corpus = suite.corpus.get(n)
+        rows.append(
+            [
+                f"{n:,}",
+                f"{r.rate:.0f}",
+                f"{r.fetch_rate:.0f}",
+                f"{r.parse_rate:.0f}",
+                f"{corpus.mean_bytes:,}" if corpus else "-",
+                f"{corpus.seed_rate:.0f}" if corpus else "-",
+            ]
+        )
+    headers = ["msgs", "fetch+parse/s", "fetch/s", "parse/s", "mean bytes", "seed/s"]
+    return [
+        "Raw limit: FETCH BODY.PEEK[] (500 a command) + parse_message, one thread",
+        table(headers, rows),
+    ]
+
+
+def _backlog_section(suite: Suite) -> list[str]:
+    rows = [
+        [
+            f"{r.messages:,}",
+            r.database,
+            r.mode,
+            f"{r.rate:.1f}" if r.completed else "DNF",
+            f"{100 * r.ratio:.1f} %",
+            _seconds(r.seconds if r.completed else None),
+            _seconds(r.first_record_seconds),
+            _seconds(r.recorded_seconds),
+            f"{r.acks_received}/{r.acks_expected}",
+            f"{r.cpu_seconds:.0f}",
+            f"{r.peak_rss_mb:.0f}",
+            _problems(r.log_problems),
+        ]
+        for r in suite.backlog
+    ]
+    headers = ["msgs", "database", "mode", "msgs/s", "of raw", "total s", "1st row s"]
+    headers += ["all rows s", "acks", "CPU s", "peak RSS MB", "daemon warnings/errors"]
+    out = [
+        "Backlog ingest: daemon subprocess, until every message is recorded and every ack sent",
+        table(headers, rows),
+    ]
+    out += [
+        f"  note ({r.messages:,} {r.database} {r.mode}): {r.note}" for r in suite.backlog if r.note
+    ]
+    return out
+
+
+def _latency_section(suite: Suite) -> list[str]:
+    rows = [
+        [
+            lat.database,
+            f"{lat.rate:g}/s",
+            f"{lat.acknowledged}/{lat.appended}",
+            _seconds3(lat.p50),
+            _seconds3(lat.p95),
+            _seconds3(lat.p99),
+            _seconds3(lat.max),
+            f"{lat.peak_rss_mb:.0f}",
+            _problems(lat.log_problems),
+        ]
+        for lat in suite.latency
+    ]
+    headers = ["database", "rate", "acked", "p50 s", "p95 s", "p99 s", "max s", "peak RSS MB"]
+    headers.append("daemon warnings/errors")
+    out = [
+        "Acknowledgement latency, steady state (APPEND one at a time -> ack at the sink)",
+        table(headers, rows),
+    ]
+    out += [f"  note ({lat.database}): {lat.note}" for lat in suite.latency if lat.note]
+    return out
+
+
+def _memory_section(suite: Suite) -> list[str]:
+    """Peak RSS per run, its growth in steady state, and the estimate for 100,000."""
+    rows = []
+    for run in suite.backlog:
+        slope = run.rss_growth_per_1000
+        estimate = rss_estimate(run)
+        rows.append(
+            [
+                run.database,
+                run.mode,
+                f"{run.messages:,}",
+                f"{run.peak_rss_mb:.0f}",
+                f"{run.peak_rss_with_shutdown_mb:.0f}",
+                "-" if slope is None else f"{slope:+.2f}",
+                "-" if estimate is None else f"~{estimate:.0f}",
+            ]
+        )
+    headers = ["database", "mode", "msgs", "peak RSS MB", "incl. shutdown"]
+    headers += ["MB per 1,000 (2nd half)", "est. at 100,000 MB"]
+    return [
+        "Memory: daemon RSS (process tree, sampled every 50 ms); growth measured over the "
+        "second half of the backlog, estimate = peak + growth x remaining messages",
+        table(headers, rows),
+    ]
+
+
+def _classifier_section(figures: dict[str, Any]) -> list[str]:
+    out = [f"Classifier (python -m bench.classifier): {figures.get('status')}"]
+    if figures.get("why"):
+        out.append(f"  {figures['why']}")
+    out += [f"  {line}" for line in figures.get("output", [])[-25:]]
+    return out
+
+
+def render(suite: Suite) -> str:
+    """The whole report as text: one table per figure, then the targets."""
+    m = suite.machine
+    out = [
+        f"Candour benchmark, {m['date']}: {m['cores']} cores, {m['memory_gib']} GiB, "
+        f"Python {m['python']}, load average at start {m['load_average_at_start']}",
+        f"Code measured: {m['code']}",
+    ]
+    sections = [
+        (bool(suite.raw), _raw_section),
+        (bool(suite.backlog), _backlog_section),
+        (bool(suite.latency), _latency_section),
+        (bool(suite.backlog), _memory_section),
+    ]
+    for wanted, section in sections:
+        if wanted:
+            out += ["", *section(suite)]
+    if suite.classifier is not None:
+        out += ["", *_classifier_section(suite.classifier)]
+    if suite.profile is not None:
+        out += ["", render_profile(suite.profile)]
+    out += ["", "Targets (reported, never asserted)"]
+    out.append(table(["target", "figure", "verdict"], [list(t) for t in targets(suite)]))
+    out += [f"note: {n}" for n in suite.notes]
+    return "\n".join(out)
+
+
+def _seconds3(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def render_profile(profile: ProfileResult) -> str:
+    """The profiler's three views as tables."""
+    hot = [
+        [h["function"], h["where"], f"{h['self_seconds']:.2f}", f"{h['percent']:.1f}"]
+        for h in profile.hot_spots
+    ]
+    share = profile.seconds or 1.0
+    stages = [[s, f"{t:.2f}", f"{100 * t / share:.1f}"] for s, t in profile.stages.items()]
+    packages = [
+        [p, f"{t:.2f}", f"{100 * t / share:.1f}"] for p, t in list(profile.packages.items())[:12]
+    ]
+    return "\n".join(
+        [
+            f"Profile: run_once over {profile.messages:,} messages in-process, "
+            f"{profile.seconds} s ({profile.rate}/s under the profiler); {profile.html}",
+            "",
+            "Top 15 hot spots (self time)",
+            table(["function", "where", "self s", "%"], hot),
+            "",
+            "Time by stage (inclusive; 'of which' rows are part of the row above)",
+            table(["stage", "seconds", "% of run"], stages),
+            "",
+            "Self time by package (top 12)",
+            table(["package", "seconds", "% of run"], packages),
+        ]
+    )
+
+
+# -- JSON ------------------------------------------------------------------------------
+
+_PROPERTIES: dict[type, tuple[str, ...]] = {
+    RawLimit: ("rate", "fetch_rate", "parse_rate"),
+    BacklogRun: ("rate", "ratio", "rss_growth_per_1000"),
+}
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        for name in _PROPERTIES.get(type(value), ()):
+            computed = getattr(value, name)
+            out[name] = None if computed is None else round(computed, 4)
+        return out
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def write_json(suite: Suite, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = _plain(suite)
+    data["targets"] = [{"target": t, "figure": f, "verdict": v} for t, f, v in targets(suite)]
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    return path

@@ -1,0 +1,215 @@
+"""`make bench` / `python -m bench.run`: runs the benchmark suite and reports it.
+
+Order: for each backlog size, the raw fetch+parse ceiling, then the daemon on SQLite
+(long-running, then --once) and on PostgreSQL; then steady-state acknowledgement latency;
+then the classifier's own benchmark. Prints a table, writes bench/out/results-<stamp>.json.
+Ctrl-C (or SIGTERM) stops whatever runs, cleans up, and still reports what was measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+from bench.classifier_figures import classifier_figures
+from bench.corpus import Corpus
+from bench.ingest import raw_limit, run_backlog
+from bench.latency import measure_latency
+from bench.profiling import profile_backlog
+from bench.report import CorpusFigures, Suite, machine, render, render_profile, write_json
+from bench.stack import Stack, postgres_available, postgres_database, seed
+
+OUT = Path(__file__).resolve().parent / "out"
+HUGE = 100_000
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part.replace("_", "")) for part in text.replace(",", " ").split()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give sizes like 1000 or 1000,10000") from None
+    if not sizes or any(n < 10 for n in sizes):
+        raise argparse.ArgumentTypeError("sizes must be at least 10 messages")
+    return sizes
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--sizes",
+        type=_sizes,
+        default=[1000, 10_000],
+        help="backlog sizes, comma-separated (default 1000,10000)",
+    )
+    parser.add_argument("--huge", action="store_true", help="also a 100,000-message backlog")
+    parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    parser.add_argument(
+        "--once-mode",
+        choices=("none", "small", "sqlite", "all"),
+        default="small",
+        help="where to also time `daemon run --once`: small = smallest size on SQLite "
+        "(default), sqlite = every size on SQLite, all = every run",
+    )
+    parser.add_argument("--latency-count", type=int, default=200, help="messages (default 200)")
+    parser.add_argument("--latency-rate", type=float, default=5.0, help="per second (default 5)")
+    parser.add_argument("--no-latency", action="store_true", help="skip the latency run")
+    parser.add_argument("--no-classifier", action="store_true", help="skip bench.classifier")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="only profile a backlog run in-process with pyinstrument",
+    )
+    parser.add_argument("--profile-size", type=int, default=10_000, help="(default 10000)")
+    parser.add_argument("--seed", type=int, default=20260105, help="corpus seed")
+    parser.add_argument(
+        "--min-rate",
+        type=float,
+        default=10.0,
+        help="give up on a backlog run slower than this many msgs/s",
+    )
+    parser.add_argument(
+        "--keep-work",
+        action="store_true",
+        help="keep SQLite files (daemon logs and configs are always kept)",
+    )
+    parser.add_argument("--out", type=Path, default=OUT, help="output directory")
+    return parser.parse_args(argv)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextlib.contextmanager
+def _database(kind: str, workdir: Path, label: str, keep: bool) -> Iterator[str]:
+    if kind == "postgresql":
+        with postgres_database(label) as url:
+            yield url
+        return
+    path = workdir / "candour.db"
+    try:
+        yield f"sqlite:///{path}"
+    finally:
+        if not keep:
+            for extra in ("", "-wal", "-shm"):
+                Path(f"{path}{extra}").unlink(missing_ok=True)
+
+
+def _plan(args: argparse.Namespace, postgres: bool) -> list[tuple[int, str, bool]]:
+    """(size, database, once) for every backlog run, in order."""
+    sizes = list(dict.fromkeys([*args.sizes, *([HUGE] if args.huge else [])]))
+    plan = []
+    for size in sizes:
+        for database in ("sqlite", "postgresql") if postgres else ("sqlite",):
+            plan.append((size, database, False))
+            once = {
+                "none": False,
+                "small": database == "sqlite" and size == min(sizes),
+                "sqlite": database == "sqlite",
+                "all": True,
+            }[args.once_mode]
+            if once:
+                plan.append((size, database, True))
+    return plan
+
+
+def run_backlogs(suite: Suite, stack: Stack, args: argparse.Namespace, work: Path) -> None:
+    postgres = not args.no_postgres
+    if postgres and (why := postgres_available()) is not None:
+        suite.notes.append(f"PostgreSQL skipped: {why}")
+        postgres = False
+    for index, (size, database, once) in enumerate(_plan(args, postgres), start=1):
+        mode = "once" if once else "run"
+        label = f"{index}_{size}_{database}_{mode}"
+        mailbox = stack.new_mailbox()
+        seeded = seed(mailbox, (m.raw for m in Corpus(seed=args.seed).take(size)))
+        if size not in suite.raw:
+            suite.corpus[size] = CorpusFigures(
+                seeded.messages, seeded.bytes // max(seeded.messages, 1), round(seeded.rate, 1)
+            )
+            print(f"[{size:,}] seeded at {seeded.rate:.0f}/s; measuring fetch+parse ...")
+            suite.raw[size] = raw_limit(mailbox)
+            print(f"[{size:,}] raw limit {suite.raw[size].rate:.0f} msgs/s")
+        print(f"[{size:,}] daemon {mode} on {database} ...", flush=True)
+        with stack.sink() as sink, _database(database, work / label, label, args.keep_work) as url:
+            result = run_backlog(
+                mailbox=mailbox,
+                sink=sink,
+                db_url=url,
+                database=database,
+                messages=size,
+                raw_rate=suite.raw[size].rate,
+                workdir=work / label,
+                once=once,
+                timeout=60 + size / args.min_rate,
+            )
+        suite.backlog.append(result)
+        state = f"{result.rate:.1f} msgs/s in {result.seconds:.1f} s" if result.completed else "DNF"
+        print(f"[{size:,}] daemon {mode} on {database}: {state}, peak {result.peak_rss_mb:.0f} MB")
+
+
+def run_latency(suite: Suite, stack: Stack, args: argparse.Namespace, work: Path) -> None:
+    print(f"latency: {args.latency_count} messages at {args.latency_rate:g}/s on SQLite ...")
+    with (
+        stack.sink() as sink,
+        _database("sqlite", work / "latency", "latency", args.keep_work) as url,
+    ):
+        result = measure_latency(
+            mailbox=stack.new_mailbox(),
+            sink=sink,
+            db_url=url,
+            database="sqlite",
+            workdir=work / "latency",
+            count=args.latency_count,
+            rate=args.latency_rate,
+        )
+    suite.latency.append(result)
+    print(f"latency: p50 {result.p50} s, p99 {result.p99} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    work = args.out / f"work-{stamp}"
+    suite = Suite(
+        started=stamp, machine=machine(), options={k: str(v) for k, v in vars(args).items()}
+    )
+    began = time.monotonic()
+    status = 0
+    try:
+        if args.profile:
+            print(f"profiling a {args.profile_size:,}-message backlog in-process ...")
+            suite.profile = profile_backlog(
+                args.out, stamp, args.profile_size, args.seed, keep_db=args.keep_work
+            )
+            print(render_profile(suite.profile))
+        else:
+            with Stack() as stack:
+                run_backlogs(suite, stack, args, work)
+                if not args.no_latency:
+                    run_latency(suite, stack, args, work)
+            if not args.no_classifier:
+                print("classifier: python -m bench.classifier ...")
+                suite.classifier = classifier_figures()
+    except KeyboardInterrupt:
+        suite.notes.append("interrupted: the figures above are partial")
+        status = 130
+    finally:
+        suite.notes.append(f"suite took {(time.monotonic() - began) / 60:.1f} min; logs in {work}")
+        if not args.profile:
+            print("\n" + render(suite))
+        path = write_json(suite, args.out / f"results-{stamp}.json")
+        print(f"\nresults written to {path}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
