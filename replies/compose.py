@@ -211,26 +211,3 @@ def automatic_reply(
         in_reply_to=in_reply_to,
         references=references,
     )
-
-
-def acknowledgement(
-    *,
-    mailbox: MailboxConfig,
-    templates: Templates,
-    original: ParsedMessage,
-    recipient: str,
-    reference: str,
-    received_at: datetime,
-    now: datetime,
-) -> OutgoingMail:
-    """The acknowledgement of a new complaint."""
-    return automatic_reply(
-        "acknowledgement",
-        mailbox=mailbox,
-        templates=templates,
-        original=original,
-        recipient=recipient,
-        reference=reference,
-        received_at=received_at,
-        now=now,
-    )
