@@ -182,7 +182,7 @@ def shipped_dir() -> Path:
 
 def new_version(trained_at: datetime) -> str:
     """A version name: UTC training time plus a random suffix (sorts by time)."""
-    return f"{trained_at.astimezone(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+    return f"{trained_at.astimezone(UTC):%Y%m%d-%H%M%S-%f}-{secrets.token_hex(2)}"
 
 
 class ModelStore:
