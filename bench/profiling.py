@@ -52,7 +52,7 @@ STAGES: tuple[tuple[str, str, str], ...] = (
     ("  of which: open a case (intake)", "open_case", "daemon/intake.py"),
     ("  of which: continue a case", "continue_case", "daemon/correspondence.py"),
     ("  of which: next case reference", "next_reference", "models/cases.py"),
-    ("  of which: reply rate-limit query", "replies_sent_since", "models/cases.py"),
+    ("  of which: reply rate-limit query", "replies_sent_since_many", "models/cases.py"),
     ("  of which: lifecycle on_opened", "on_opened", "models/lifecycle.py"),
     ("  of which: working-day deadline", "due", "daemon/workdays.py"),
     ("  of which: compose the reply", "automatic_reply", "replies/compose.py"),

@@ -125,28 +125,13 @@ def add_event(
     session.add(CaseEvent(case_id=case.id, at=at, kind=kind, detail=detail, actor=actor))
 
 
-def replies_sent_since(session: Session, mailbox: str, recipient: str, since: datetime) -> int:
-    """Automatic replies queued to `recipient` from this mailbox since `since`."""
-    return int(
-        session.scalar(
-            select(func.count(Outbox.id)).where(
-                Outbox.mailbox == mailbox,
-                Outbox.recipient == recipient,
-                Outbox.created_at >= since,
-                Outbox.kind.in_(AUTOMATIC_REPLY_KINDS),
-            )
-        )
-        or 0
-    )
-
-
 AUTOMATIC_REPLY_KINDS = ("acknowledgement", "thanks", "signpost")
 
 
 def replies_sent_since_many(
     session: Session, mailbox: str, recipients: Sequence[str], since: datetime
 ) -> dict[str, int]:
-    """`replies_sent_since` for many recipients in one query (addresses with none are absent)."""
+    """Automatic replies queued to each recipient since `since`, in one query (none: absent)."""
     if not recipients:
         return {}
     rows = session.execute(
@@ -186,12 +171,6 @@ def mark_flagged(session: Session, mailbox: str, uidvalidity: int, uids: Iterabl
             )
             .values(flagged=True)
         )
-
-
-def case_messages(session: Session, case_id: int) -> list[Message]:
-    return list(
-        session.scalars(select(Message).where(Message.case_id == case_id).order_by(Message.id))
-    )
 
 
 def case_events(session: Session, case_id: int) -> list[CaseEvent]:

@@ -188,10 +188,3 @@ def rows(session: Session, status: str | None = None) -> list[Outbox]:
     if status is not None:
         query = query.where(Outbox.status == status)
     return list(session.scalars(query))
-
-
-def backlog(session: Session) -> int:
-    """Rows still to be delivered (pending or being sent)."""
-    return len(
-        list(session.scalars(select(Outbox.id).where(Outbox.status.in_(("pending", "sending")))))
-    )
