@@ -20,6 +20,7 @@ import imapclient
 import psycopg
 from psycopg import sql
 
+from tests import mailstack
 from tests.mailstack import Dovecot, SmtpSink
 
 PASSWORD_ENV = "CANDOUR_BENCH_IMAP_PASSWORD"
@@ -141,36 +142,15 @@ def write_config(
     path: Path, *, mailbox: Mailbox, smtp_port: int, db_url: str, log_level: str = "info"
 ) -> Path:
     """A daemon configuration for one measurement (the tests' settings, info logging)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        f"""[daemon]
-state_dir = "{path.parent / "state"}"
-log_level = "{log_level}"
-
-[database]
-url = "{db_url}"
-
-[smtp]
-host = "127.0.0.1"
-port = {smtp_port}
-security = "none"
-
-[[mailbox]]
-name = "main"
-address = "{mailbox.address}"
-organisation = "Example Trust"
-ack_within_working_days = 1
-region = "ENG"
-
-[mailbox.imap]
-host = "127.0.0.1"
-port = {mailbox.port}
-security = "none"
-username = "{mailbox.user}"
-password_env = "{PASSWORD_ENV}"
-idle_renew_seconds = 600
-poll_seconds = 1
-timeout = 60
-"""
+    return mailstack.write_config(
+        path,
+        imap_port=mailbox.port,
+        user=mailbox.user,
+        address=mailbox.address,
+        smtp_port=smtp_port,
+        db_url=db_url,
+        log_level=log_level,
+        password_env=PASSWORD_ENV,
+        idle_renew_seconds=600,
+        imap_timeout=60,
     )
-    return path

@@ -19,8 +19,7 @@ from pathlib import Path
 
 import imapclient
 
-from tests.conftest import write_config
-from tests.mailstack import Dovecot, SmtpSink
+from tests.mailstack import Dovecot, SmtpSink, write_config
 
 HERE = Path(__file__).resolve().parent
 RUN = HERE / "run"

@@ -20,7 +20,7 @@ import imapclient
 import pytest
 
 from daemon.config import Config, load_config
-from tests.mailstack import Dovecot, Received, SmtpSink
+from tests.mailstack import Dovecot, Received, SmtpSink, write_config
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -118,51 +118,6 @@ class Setup:
             text=True,
             cwd=REPO,
         )
-
-
-def write_config(
-    path: Path,
-    *,
-    imap_port: int,
-    user: str,
-    address: str,
-    smtp_port: int,
-    db_url: str,
-    extra_mailbox: str = "",
-    state_dir: Path | None = None,
-) -> None:
-    path.write_text(
-        f"""
-[daemon]
-state_dir = "{state_dir or path.parent / "state"}"
-log_level = "debug"
-
-[database]
-url = "{db_url}"
-
-[smtp]
-host = "127.0.0.1"
-port = {smtp_port}
-security = "none"
-
-[[mailbox]]
-name = "main"
-address = "{address}"
-organisation = "Example Trust"
-ack_within_working_days = 1
-region = "ENG"
-{extra_mailbox}
-[mailbox.imap]
-host = "127.0.0.1"
-port = {imap_port}
-security = "none"
-username = "{user}"
-password_env = "CANDOUR_TEST_IMAP_PASSWORD"
-idle_renew_seconds = 60
-poll_seconds = 1
-timeout = 10
-"""
-    )
 
 
 @pytest.fixture

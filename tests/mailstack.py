@@ -253,3 +253,55 @@ class SmtpSink:
                         f"SMTP sink: condition not met after {timeout} s ({len(found)} messages)"
                     )
                 self._handler.arrived.wait(remaining)
+
+
+def write_config(
+    path: Path,
+    *,
+    imap_port: int,
+    user: str,
+    address: str,
+    smtp_port: int,
+    db_url: str,
+    extra_mailbox: str = "",
+    state_dir: Path | None = None,
+    log_level: str = "debug",
+    password_env: str = "CANDOUR_TEST_IMAP_PASSWORD",
+    idle_renew_seconds: int = 60,
+    imap_timeout: int = 10,
+) -> Path:
+    """A daemon configuration for one mailbox on the private stack (tests, demo, bench)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        f"""
+[daemon]
+state_dir = "{state_dir or path.parent / "state"}"
+log_level = "{log_level}"
+
+[database]
+url = "{db_url}"
+
+[smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+security = "none"
+
+[[mailbox]]
+name = "main"
+address = "{address}"
+organisation = "Example Trust"
+ack_within_working_days = 1
+region = "ENG"
+{extra_mailbox}
+[mailbox.imap]
+host = "127.0.0.1"
+port = {imap_port}
+security = "none"
+username = "{user}"
+password_env = "{password_env}"
+idle_renew_seconds = {idle_renew_seconds}
+poll_seconds = 1
+timeout = {imap_timeout}
+"""
+    )
+    return path

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from models.database import Database
-from tests.conftest import Setup, make_mail, write_config
+from tests.conftest import Setup, make_mail
+from tests.mailstack import write_config
 
 pytestmark = pytest.mark.postgres
 

@@ -9,8 +9,8 @@ from email.utils import parseaddr
 
 import pytest
 
-from tests.conftest import Setup, make_mail, write_config
-from tests.mailstack import Received
+from tests.conftest import Setup, make_mail
+from tests.mailstack import Received, write_config
 
 ROUTES = """
 staff_domains = ["example.org"]
