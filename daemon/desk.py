@@ -149,14 +149,13 @@ def message_row(
     reason: str | None,
     now: datetime,
 ) -> Message:
-    return Message(
+    row = Message(
         mailbox=mailbox.name,
         uidvalidity=uidvalidity,
         uid=raw.uid,
         dedupe_key=dedupe_key,
         message_id=parsed.message_id[:400] if parsed and parsed.message_id else None,
         content_sha256=raw.sha256,
-        case_id=case.id if case is not None else None,
         outcome=outcome.value,
         reason=reason,
         sender=parsed.sender[:320] if parsed else "",
@@ -166,6 +165,9 @@ def message_row(
         raw=raw.raw,
         flagged=False,
     )
+    if case is not None:
+        row.case = case  # by relationship: a case new in this batch has no id until the flush
+    return row
 
 
 def queue_mail(
@@ -180,7 +182,7 @@ def queue_mail(
     outbox.queue(
         session,
         mailbox=mailbox.name,
-        case_id=case.id,
+        case=case,
         kind=mail.kind,
         envelope_from=mail.envelope_from,
         recipient=mail.recipient,

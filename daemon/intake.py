@@ -70,7 +70,6 @@ def open_case(
         route=route.primary,
     )
     session.add(case)
-    session.flush()
     desk.record(session, incoming, Outcome.CREATED, case, None, now)
     cases.add_event(session, case, now, "received", f"uid {raw.uid}", actor="complainant")
     cases.add_event(
@@ -106,7 +105,7 @@ def open_case(
             now=now,
             name=pseudonym,
         )
-        queue_mail(session, mailbox, case, reply, now, once_key=f"ack:{case.id}")
+        queue_mail(session, mailbox, case, reply, now, once_key=f"ack:{case.reference}")
         replies_today[case.complainant] = replies_today.get(case.complainant, 0) + 1
     else:
         case.no_ack_reason = decision.reason
@@ -128,9 +127,8 @@ def open_case(
             case,
             staff_copy(desk, case, raw, parsed, classification, recipient, route.reasons, now),
             now,
-            once_key=f"staffcopy:{case.id}:{recipient}",
+            once_key=f"staffcopy:{case.reference}:{recipient}",
         )
-    session.flush()
     return Result(
         raw.uid, Outcome.CREATED, case.reference, None if decision.send else decision.reason
     )

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import structlog
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from classifiers.types import Classification, Classifier, ClassifierInput
@@ -129,6 +130,45 @@ class Triage:
             return []
         own = self.mailbox.own_addresses
         prepared = classify_batch(self.classifier, [prepare(r, own) for r in raws])
+        return self.record_batch(uidvalidity, prepared)
+
+    def record_batch(self, uidvalidity: int, prepared: Sequence[Prepared]) -> list[Result]:
+        """The database stages for a prepared batch, committed; one Result per message.
+
+        First the whole batch in one transaction with one flush at the end (fast). If
+        anything in it fails, the transaction is rolled back and the batch is recorded
+        again with each message in its own savepoint, so that the failing message alone is
+        quarantined. Losing the database itself is not a message's fault: that is raised.
+        """
+        if not prepared:
+            return []
+        try:
+            results = self._record_all(uidvalidity, prepared, isolate=False)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - find the message at fault, one by one
+            log.warning(
+                "batch.isolating",
+                mailbox=self.mailbox.name,
+                count=len(prepared),
+                error=type(exc).__name__,
+            )
+            results = self._record_all(uidvalidity, prepared, isolate=True)
+        for result in results:
+            emit = log.error if result.outcome == Outcome.QUARANTINED else log.info
+            emit(
+                f"message.{result.outcome.value}",
+                mailbox=self.mailbox.name,
+                uid=result.uid,
+                case=result.reference,
+                reason=result.reason,
+            )
+        return results
+
+    def _record_all(
+        self, uidvalidity: int, prepared: Sequence[Prepared], isolate: bool
+    ) -> list[Result]:
+        own = self.mailbox.own_addresses
         results: list[Result] = []
         with self.db.transaction() as session:
             replies_today = cases.replies_sent_since_many(
@@ -150,37 +190,38 @@ class Triage:
                         Result(item.raw.uid, Outcome.DUPLICATE, None, "already recorded")
                     )
                     continue
-                try:
-                    with session.begin_nested():
-                        results.append(self._record(session, uidvalidity, item, replies_today))
-                except Exception as exc:  # noqa: BLE001 - quarantine, never drop
-                    with session.begin_nested():
-                        results.append(
-                            self._quarantine(
-                                session, uidvalidity, item, f"{type(exc).__name__}: {exc}"
+                if not isolate:
+                    results.append(self._record(session, uidvalidity, item, replies_today))
+                else:
+                    try:
+                        with session.begin_nested():
+                            results.append(self._record(session, uidvalidity, item, replies_today))
+                    except Exception as exc:  # noqa: BLE001 - quarantine, never drop
+                        with session.begin_nested():
+                            reason = f"{type(exc).__name__}: {exc}"
+                            results.append(
+                                self._quarantine(session, uidvalidity, item, reason, check=True)
                             )
-                        )
                 seen_uids.add(item.raw.uid)
                 seen_keys.add(item.dedupe_key)
-            cases.advance_cursor(session, self.mailbox.name, uidvalidity, max(r.uid for r in raws))
-        for result in results:
-            emit = log.error if result.outcome == Outcome.QUARANTINED else log.info
-            emit(
-                f"message.{result.outcome.value}",
-                mailbox=self.mailbox.name,
-                uid=result.uid,
-                case=result.reference,
-                reason=result.reason,
-            )
+            last = max(p.raw.uid for p in prepared)
+            cases.advance_cursor(session, self.mailbox.name, uidvalidity, last)
         return results
 
     # -- the database stages -------------------------------------------------------------
 
     def _quarantine(
-        self, session: Session, uidvalidity: int, item: Prepared, reason: str
+        self, session: Session, uidvalidity: int, item: Prepared, reason: str, check: bool = False
     ) -> Result:
+        """Keep the message with the reason it could not be processed.
+
+        With `check`, first look whether it was recorded meanwhile (say by another worker):
+        then the failure was the unique key, and it is a duplicate, not a problem.
+        """
         name = self.mailbox.name
-        if cases.already_recorded(session, name, uidvalidity, item.raw.uid, item.dedupe_key):
+        if check and cases.already_recorded(
+            session, name, uidvalidity, item.raw.uid, item.dedupe_key
+        ):
             return Result(item.raw.uid, Outcome.DUPLICATE, None, "already recorded")
         session.add(
             message_row(
@@ -195,7 +236,6 @@ class Triage:
                 self.clock.now(),
             )
         )
-        session.flush()
         return Result(item.raw.uid, Outcome.QUARANTINED, None, reason[:200])
 
     def _thread(self, session: Session, parsed: ParsedMessage) -> tuple[Case | None, bool]:
@@ -237,11 +277,9 @@ class Triage:
         case, via_case_address = self._thread(session, parsed)
         if case is not None:
             incoming = Incoming(uidvalidity, item.raw, item.dedupe_key, parsed)
-            result = continue_case(
+            return continue_case(
                 session, self.desk, incoming, item.automatic, case, via_case_address, now
             )
-            session.flush()
-            return result
         if item.automatic is not None:
             session.add(
                 message_row(
@@ -256,7 +294,6 @@ class Triage:
                     now,
                 )
             )
-            session.flush()
             return Result(item.raw.uid, Outcome.AUTOMATIC, None, item.automatic)
         classification = item.classification or Classification("complaint", 0.0, True, "none")
         incoming = Incoming(uidvalidity, item.raw, item.dedupe_key, parsed)

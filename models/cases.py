@@ -106,15 +106,26 @@ def case_by_reference(session: Session, reference: str) -> Case | None:
 
 
 def next_reference(session: Session, prefix: str, year: int) -> str:
-    """Hand out the next case reference, e.g. CMP-2026-00042, under a row lock."""
-    counter = session.scalar(
-        select(ReferenceCounter)
-        .where(ReferenceCounter.prefix == prefix, ReferenceCounter.year == year)
-        .with_for_update()
-    )
-    if counter is None:
-        counter = ReferenceCounter(prefix=prefix, year=year, last=0)
-        session.add(counter)
+    """Hand out the next case reference, e.g. CMP-2026-00042, under a row lock.
+
+    The counter row is locked and read once per transaction and then counted on in
+    memory (kept in `session.info`), so a batch opening many cases issues one query,
+    not one per case, and the flush writes the final number. A savepoint rolled back
+    expires the row, which is then read again: no number is skipped.
+    """
+    held: dict[tuple[str, int], ReferenceCounter] = session.info.setdefault("reference", {})
+    counter = held.get((prefix, year))
+    if counter is None or counter not in session:
+        with session.no_autoflush:
+            counter = session.scalar(
+                select(ReferenceCounter)
+                .where(ReferenceCounter.prefix == prefix, ReferenceCounter.year == year)
+                .with_for_update()
+            )
+        if counter is None:
+            counter = ReferenceCounter(prefix=prefix, year=year, last=0)
+            session.add(counter)
+        held[(prefix, year)] = counter
     counter.last += 1
     return f"{prefix}-{year}-{counter.last:05d}"
 
@@ -122,7 +133,8 @@ def next_reference(session: Session, prefix: str, year: int) -> str:
 def add_event(
     session: Session, case: Case, at: datetime, kind: str, detail: str = "", actor: str = "candour"
 ) -> None:
-    session.add(CaseEvent(case_id=case.id, at=at, kind=kind, detail=detail, actor=actor))
+    # By relationship, not id: the case may be new in this batch and not flushed yet.
+    session.add(CaseEvent(case=case, at=at, kind=kind, detail=detail, actor=actor))
 
 
 AUTOMATIC_REPLY_KINDS = ("acknowledgement", "thanks", "signpost")

@@ -3,7 +3,7 @@
 How this guarantees that a crash never produces a second acknowledgement:
 1. The decision to acknowledge and the acknowledgement itself (its final bytes and its
    Message-ID) are written in the same transaction as the case. `once_key` is unique
-   (``ack:<case id>``), so no code path can queue a second acknowledgement for a case,
+   (``ack:<case reference>``), so no code path can queue a second acknowledgement for a case,
    and the message dedupe keys make reprocessing the same IMAP message a no-op.
 2. Before a row is handed to SMTP it is moved from `pending` to `sending` and that is
    committed. Only after the server accepts the DATA is it marked `sent`.
@@ -47,7 +47,8 @@ def queue(
     session: Session,
     *,
     mailbox: str,
-    case_id: int | None,
+    case_id: int | None = None,
+    case: Case | None = None,
     kind: str,
     envelope_from: str,
     recipient: str,
@@ -71,6 +72,8 @@ def queue(
         created_at=now,
         sent_copy="none",
     )
+    if case is not None:
+        row.case = case  # by relationship: a case new in this batch has no id until the flush
     session.add(row)
     return row
 

@@ -8,6 +8,7 @@ queued once per case. Changes go through Alembic (models/migrations/versions).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -25,7 +26,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -57,6 +58,19 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+    def __init__(self, **values: Any) -> None:
+        """Column defaults apply at construction, not only at INSERT: a batch records many
+        rows before one flush and reads them meanwhile (`case.stage`, `case.flags`)."""
+        for column in self.__table__.columns:
+            default = column.default
+            if column.key not in values and default is not None and default.is_scalar:
+                values[column.key] = default.arg
+        cls = type(self)
+        for key, value in values.items():
+            if not hasattr(cls, key):
+                raise TypeError(f"{key!r} is an invalid keyword argument for {cls.__name__}")
+            setattr(self, key, value)
 
 
 class ImapCursor(Base):
@@ -135,6 +149,8 @@ class Message(Base):
     message_id: Mapped[str | None] = mapped_column(String(400))
     content_sha256: Mapped[str] = mapped_column(String(64))
     case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"), index=True)
+    # Set instead of case_id when the case is new in this batch: the flush fills case_id.
+    case: Mapped[Case | None] = relationship(lazy="raise_on_sql")
     # created | followup | automatic | quarantined
     outcome: Mapped[str] = mapped_column(String(24))
     reason: Mapped[str | None] = mapped_column(Text)
@@ -159,6 +175,7 @@ class Outbox(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     mailbox: Mapped[str] = mapped_column(String(64), index=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"), index=True)
+    case: Mapped[Case | None] = relationship(lazy="raise_on_sql")
     kind: Mapped[str] = mapped_column(String(32))
     # Unique per case and kind for one-per-case mail (acknowledgement), else NULL.
     once_key: Mapped[str | None] = mapped_column(String(200), unique=True)
@@ -193,6 +210,7 @@ class CaseEvent(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
+    case: Mapped[Case] = relationship(lazy="raise_on_sql")
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     kind: Mapped[str] = mapped_column(String(32))
     actor: Mapped[str] = mapped_column(String(320), default="candour")

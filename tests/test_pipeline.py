@@ -174,3 +174,72 @@ def test_a_message_that_breaks_the_pipeline_is_quarantined_not_lost(
         assert kept.raw == raw
         assert "template store unavailable" in (kept.reason or "")
     assert feed.cases() == []  # the half-made case was rolled back with its savepoint
+
+
+def _batch(feed: Feeder, raws: list[bytes]) -> list[Outcome]:
+    first = feed.uid + 1
+    feed.uid += len(raws)
+    items = [RawMessage(first + i, raw, NOW) for i, raw in enumerate(raws)]
+    return [r.outcome for r in feed.triage.process_batch(1, items)]
+
+
+def test_one_bad_message_in_a_batch_is_quarantined_alone_and_no_reference_is_skipped(
+    feed: Feeder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from replies import compose
+
+    real = compose.automatic_reply
+
+    def breaks_on_one(*args: object, **kwargs: object) -> compose.OutgoingMail:
+        original = kwargs["original"]
+        if "poison" in original.subject:  # type: ignore[attr-defined]
+            raise RuntimeError("cannot render")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("replies.compose.automatic_reply", breaks_on_one)
+    raws = [make_mail(sender=f"p{i}@example.net", subject=f"Complaint {i}")[0] for i in range(5)]
+    raws[2] = make_mail(sender="p2@example.net", subject="Complaint poison")[0]
+    outcomes = _batch(feed, raws)
+    assert outcomes == [Outcome.CREATED] * 2 + [Outcome.QUARANTINED] + [Outcome.CREATED] * 2
+    references = [c.reference for c in feed.cases()]
+    # The fast path failed as a whole; the per-message path rolled back only the poison
+    # message's savepoint, including its reference number, which the next case got.
+    assert references == [f"CMP-2026-0000{n}" for n in range(1, 5)]
+    assert len(feed.acks()) == 4
+
+
+def test_a_follow_up_in_the_same_batch_as_its_first_message_joins_that_case(
+    feed: Feeder,
+) -> None:
+    first, mid = make_mail(sender="ann@example.net")
+    follow_up = make_mail(
+        sender="ann@example.net",
+        subject="Re: Complaint about my appointment",
+        body="One more thing: the phone line was engaged all day.",
+        headers={"In-Reply-To": f"<{mid}>", "References": f"<{mid}>"},
+    )[0]
+    other = make_mail(sender="bob@example.net")[0]
+    assert _batch(feed, [first, follow_up, other]) == [
+        Outcome.CREATED,
+        Outcome.FOLLOWUP,
+        Outcome.CREATED,
+    ]
+    assert [c.complainant for c in feed.cases()] == ["ann@example.net", "bob@example.net"]
+
+
+def test_losing_the_database_is_raised_not_blamed_on_the_messages(
+    feed: Feeder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    def gone(*args: object, **kwargs: object) -> None:
+        raise OperationalError("INSERT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr("models.lifecycle.on_opened", gone)
+    with pytest.raises(OperationalError):
+        _batch(feed, [make_mail()[0]])
+    with feed.triage.db.reader() as session:
+        from models.cases import quarantined
+
+        assert quarantined(session) == []
+    assert feed.cases() == []
