@@ -16,22 +16,21 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 
 import structlog
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from classifiers.types import Classification, Classifier, ClassifierInput
-from daemon.automatic import automatic_reason
+from classifiers.types import Classification
 from daemon.clock import Clock
 from daemon.config import MailboxConfig
 from daemon.correspondence import continue_case
 from daemon.deadlines import acknowledgement_limit, calendar_for
 from daemon.desk import Desk, Incoming, message_row
 from daemon.intake import open_case, reply_address
-from daemon.parse import ParsedMessage, ParseError, parse_message
+from daemon.parse import ParsedMessage
+from daemon.preparer import Prepared, Preparer
 from daemon.values import Outcome, RawMessage, Result
 from daemon.workdays import WorkingCalendar
 from models import cases
@@ -45,57 +44,6 @@ log = structlog.get_logger("candour.pipeline")
 _REFERENCE = re.compile(r"\b([A-Z]{2,6}-\d{4}-\d{5})\b", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class Prepared:
-    """A message after the pure stages."""
-
-    raw: RawMessage
-    parsed: ParsedMessage | None
-    parse_error: str | None
-    automatic: str | None
-    classification: Classification | None = None
-
-    @property
-    def dedupe_key(self) -> str:
-        if self.parsed is not None and self.parsed.message_id:
-            return f"mid:{self.parsed.message_id}"[:400]
-        return f"sha256:{self.raw.sha256}"
-
-
-def prepare(raw: RawMessage, own_addresses: frozenset[str]) -> Prepared:
-    """Stages 1-2: parse, and recognise machine-written mail. Pure."""
-    try:
-        parsed = parse_message(raw.raw)
-    except ParseError as exc:
-        return Prepared(raw, None, str(exc), None)
-    return Prepared(raw, parsed, None, automatic_reason(parsed, own_addresses))
-
-
-def classify_batch(classifier: Classifier, items: Sequence[Prepared]) -> list[Prepared]:
-    """Stage 3: label every message a person wrote; a classifier failure sends it to review."""
-    wanted = [i for i, p in enumerate(items) if p.parsed is not None and p.automatic is None]
-    inputs = [
-        ClassifierInput(items[i].parsed.subject, items[i].parsed.text, items[i].parsed.sender)  # type: ignore[union-attr]
-        for i in wanted
-    ]
-    try:
-        labels = classifier.classify(inputs) if inputs else []
-    except Exception as exc:  # noqa: BLE001 - never lose mail because a model failed
-        log.error("classifier.failed", error=type(exc).__name__, count=len(inputs))
-        labels = [
-            Classification(
-                "complaint", 0.0, True, classifier.version, reasons=("classifier-error",)
-            )
-            for _ in inputs
-        ]
-    out = list(items)
-    for index, label in zip(wanted, labels, strict=True):
-        out[index] = Prepared(
-            items[index].raw, items[index].parsed, None, items[index].automatic, label
-        )
-    return out
-
-
 class Triage:
     """Runs the pipeline for one mailbox."""
 
@@ -103,7 +51,7 @@ class Triage:
         self,
         mailbox: MailboxConfig,
         db: Database,
-        classifier: Classifier,
+        preparer: Preparer,
         clock: Clock,
         templates: Templates | None = None,
         calendar: WorkingCalendar | None = None,
@@ -111,7 +59,7 @@ class Triage:
     ) -> None:
         self.mailbox = mailbox
         self.db = db
-        self.classifier = classifier
+        self.preparer = preparer
         self.clock = clock
         self.templates = templates or Templates(mailbox.templates_dir)
         self.calendar = calendar or calendar_for(mailbox)
@@ -125,12 +73,14 @@ class Triage:
         )
 
     def process_batch(self, uidvalidity: int, raws: Sequence[RawMessage]) -> list[Result]:
-        """Run every stage for a batch and commit it; returns one Result per message."""
+        """Run every stage for a batch and commit it; returns one Result per message.
+
+        The watcher does the same in two steps, so that the next batch is prepared in the
+        child process while this one is recorded."""
         if not raws:
             return []
-        own = self.mailbox.own_addresses
-        prepared = classify_batch(self.classifier, [prepare(r, own) for r in raws])
-        return self.record_batch(uidvalidity, prepared)
+        batch = self.preparer.submit(raws, self.mailbox.own_addresses)
+        return self.record_batch(uidvalidity, self.preparer.result(batch))
 
     def record_batch(self, uidvalidity: int, prepared: Sequence[Prepared]) -> list[Result]:
         """The database stages for a prepared batch, committed; one Result per message.

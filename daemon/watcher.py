@@ -25,6 +25,7 @@ from tenacity import (
 from daemon.config import MailboxConfig
 from daemon.imap import ImapError, ImapPermanent, ImapSession
 from daemon.pipeline import Triage
+from daemon.preparer import Batch
 from daemon.values import Outcome, Result
 from models import cases, outbox
 from models.corrections import relabel_by_message_id
@@ -89,32 +90,47 @@ class MailboxWatcher:
         if pending:
             self._set_keywords(uidvalidity, pending)
 
-    def process_new(self) -> list[Result]:
-        """Fetch and triage everything new in the folder. Returns the results."""
+    def process_new(self) -> int:
+        """Fetch and triage everything new in the folder. Returns how many were processed.
+
+        Pipelined: batch N+1 is fetched and handed to the preparer (parse, classify: in a
+        child process) before batch N is recorded, so the two overlap.
+        """
         state = self.imap.state
         assert state is not None
-        name = self.mailbox.name
         with self.triage.db.reader() as session:
-            after = cases.last_uid(session, name, state.uidvalidity)
+            after = cases.last_uid(session, self.mailbox.name, state.uidvalidity)
         uids = self.imap.new_uids(after)
-        results: list[Result] = []
+        preparer = self.triage.preparer
+        waiting: Batch | None = None
+        done = 0
         for start in range(0, len(uids), self.batch_size):
-            chunk = uids[start : start + self.batch_size]
-            raws = list(self.imap.fetch(chunk))
+            raws = list(self.imap.fetch(uids[start : start + self.batch_size]))
             if not raws:
                 continue
-            with structlog.contextvars.bound_contextvars(mailbox=name):
-                batch = self.triage.process_batch(state.uidvalidity, raws)
-            if any(r.outcome != Outcome.DUPLICATE for r in batch):
-                self.on_queued()  # acknowledgements, staff copies, relays: deliver them now
-            self._set_keywords(state.uidvalidity, [(r.uid, r.outcome.value) for r in batch])
-            results.extend(batch)
-            for r in batch:
-                self.health.outcomes[r.outcome.value] = (
-                    self.health.outcomes.get(r.outcome.value, 0) + 1
-                )
-            self.health.processed += len(batch)
-        return results
+            batch = preparer.submit(raws, self.mailbox.own_addresses)
+            if waiting is not None:
+                done += self._record(state.uidvalidity, waiting)
+            waiting = batch
+        if waiting is not None:
+            done += self._record(state.uidvalidity, waiting)
+        return done
+
+    def _record(self, uidvalidity: int, batch: Batch) -> int:
+        """Record a prepared batch, then wake the outbox and set the IMAP keywords."""
+        prepared = self.triage.preparer.result(batch)
+        with structlog.contextvars.bound_contextvars(mailbox=self.mailbox.name):
+            results = self.triage.record_batch(uidvalidity, prepared)
+        if any(r.outcome != Outcome.DUPLICATE for r in results):
+            self.on_queued()  # acknowledgements, staff copies, relays: deliver them now
+        self._set_keywords(uidvalidity, [(r.uid, r.outcome.value) for r in results])
+        self._count(results)
+        return len(results)
+
+    def _count(self, results: list[Result]) -> None:
+        for r in results:
+            self.health.outcomes[r.outcome.value] = self.health.outcomes.get(r.outcome.value, 0) + 1
+        self.health.processed += len(results)
 
     def append_sent_copies(self) -> int:
         """Put copies of what was sent into the Sent folder so staff see them."""
@@ -160,8 +176,8 @@ class MailboxWatcher:
         self._last_label_scan = time.monotonic()
         return changed
 
-    def sync_once(self) -> list[Result]:
-        """Connect if needed and do one full cycle except waiting."""
+    def sync_once(self) -> int:
+        """Connect if needed and do one full cycle except waiting; returns messages processed."""
         if not self.imap.connected:
             state = self.imap.connect()
             self.health.connected = True
@@ -174,10 +190,10 @@ class MailboxWatcher:
             )
         assert self.imap.state is not None
         self.repair_keywords(self.imap.state.uidvalidity)
-        results = self.process_new()
+        processed = self.process_new()
         self.append_sent_copies()
         self.apply_label_folders()
-        return results
+        return processed
 
     # -- forever --------------------------------------------------------------------------
 

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 
 import structlog
 
-from classifiers.loader import load_classifier
+from classifiers.safety import RulesError, load_rules
 from classifiers.types import Classifier
 from daemon.clock import Clock, SystemClock
-from daemon.config import Config
+from daemon.config import Config, ConfigError
 from daemon.imap import ImapError
 from daemon.pipeline import Triage
+from daemon.preparer import InlinePreparer, Preparer, ProcessPreparer
 from daemon.scheduler import run_reminders_once, run_scheduler
 from daemon.secrets import reply_secret
 from daemon.watcher import MailboxWatcher
@@ -36,6 +37,29 @@ EXIT_NO_HEALTHY_MAILBOX = 78  # EX_CONFIG: a human must act
 DRAIN_SECONDS = 20.0
 
 
+def make_preparer(config: Config, classifier: Classifier | None = None) -> Preparer:
+    """Where parsing and classification run: a child process unless configured otherwise.
+
+    Raises ConfigError for unreadable extra safeguarding rules, here and not in the child.
+    """
+    if classifier is not None:
+        return InlinePreparer(classifier)
+    if config.daemon.prepare_processes == 0:
+        from classifiers.loader import load_classifier  # imports scikit-learn
+
+        return InlinePreparer(load_classifier(config.daemon.state_dir, config.classifier))
+    try:
+        load_rules(config.classifier.extra_rules)
+    except RulesError as exc:
+        raise ConfigError(f"classifier.extra_rules: {exc}") from exc
+    return ProcessPreparer(
+        config.daemon.state_dir,
+        config.classifier,
+        config.daemon.log_level,
+        processes=config.daemon.prepare_processes,
+    )
+
+
 @dataclass
 class Worker:
     config: Config
@@ -43,6 +67,7 @@ class Worker:
     watchers: list[MailboxWatcher]
     smtp_password: str | None
     clock: Clock
+    preparer: Preparer
 
     @classmethod
     def build(
@@ -55,14 +80,14 @@ class Worker:
         clock = clock or SystemClock()
         db = Database(config.database.url)
         db.upgrade()
-        model = classifier or load_classifier(config.daemon.state_dir, config.classifier)
+        preparer = make_preparer(config, classifier)
         secret = reply_secret(config)
         watchers = []
         for mailbox in config.mailbox:
-            triage = Triage(mailbox, db, model, clock, secret=secret)
+            triage = Triage(mailbox, db, preparer, clock, secret=secret)
             password = mailbox.imap.password() or ""
             watchers.append(MailboxWatcher(triage, password, batch_size=config.daemon.batch_size))
-        return cls(config, db, watchers, config.smtp.password(), clock)
+        return cls(config, db, watchers, config.smtp.password(), clock, preparer)
 
     def _sender(self, mailer: Mailer) -> OutboxSender:
         by_name = {w.mailbox.name: w for w in self.watchers}
@@ -83,8 +108,8 @@ class Worker:
         try:
             for watcher in self.watchers:
                 try:
-                    results = await asyncio.to_thread(watcher.sync_once)
-                    log.info("mailbox.synced", mailbox=watcher.mailbox.name, messages=len(results))
+                    count = await asyncio.to_thread(watcher.sync_once)
+                    log.info("mailbox.synced", mailbox=watcher.mailbox.name, messages=count)
                 except ImapError as exc:
                     failed += 1
                     log.error("imap.unavailable", mailbox=watcher.mailbox.name, error=str(exc))
@@ -102,6 +127,7 @@ class Worker:
             await mailer.close()
             for watcher in self.watchers:
                 watcher.imap.close()
+            self.preparer.close()
         return EXIT_MAILBOX_FAILED if failed else EXIT_OK
 
     async def run_forever(self) -> int:
@@ -157,6 +183,7 @@ class Worker:
             except TimeoutError:
                 log.warning("outbox.drain_timeout")
             await mailer.close()
+            self.preparer.close()
             self.db.dispose()
             log.info("daemon.stopped", status=status)
         return status

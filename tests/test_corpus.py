@@ -15,6 +15,7 @@ from classifiers.baseline import KeywordBaseline
 from daemon.clock import SystemClock
 from daemon.parse import ParseError, parse_message
 from daemon.pipeline import Triage
+from daemon.preparer import InlinePreparer
 from daemon.values import Outcome, RawMessage
 from models.database import Database
 from models.schema import Message, Outbox
@@ -55,7 +56,7 @@ def test_every_file_goes_through_triage_and_robots_get_no_reply(
     catalog = _catalog()
     db = Database(f"sqlite:///{tmp_path / 'corpus.db'}")
     db.upgrade()
-    triage = Triage(setup.config.mailbox[0], db, KeywordBaseline(), SystemClock())
+    triage = Triage(setup.config.mailbox[0], db, InlinePreparer(KeywordBaseline()), SystemClock())
     now = datetime.now(UTC)
     raws = [
         RawMessage(uid=i + 1, raw=path.read_bytes(), received_at=now)

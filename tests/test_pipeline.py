@@ -12,6 +12,7 @@ from classifiers.baseline import KeywordBaseline
 from daemon.clock import SettableClock
 from daemon.config import parse_config
 from daemon.pipeline import Triage
+from daemon.preparer import InlinePreparer
 from daemon.values import Outcome, RawMessage
 from models.database import Database
 from models.schema import Case, Outbox
@@ -39,7 +40,7 @@ def _triage(tmp_path: Path, **mailbox: object) -> tuple[Triage, SettableClock]:
     db = Database(f"sqlite:///{tmp_path / 'p.db'}")
     db.upgrade()
     clock = SettableClock(NOW)
-    return Triage(config.mailbox[0], db, KeywordBaseline(), clock), clock
+    return Triage(config.mailbox[0], db, InlinePreparer(KeywordBaseline()), clock), clock
 
 
 class Feeder:

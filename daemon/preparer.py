@@ -1,0 +1,246 @@
+"""The pure stages (parse, automatic-mail detection, classification), here or in a child.
+
+Parsing and classifying a message costs more CPU than recording it. A `ProcessPreparer`
+runs them in a separate process (`daemon.prepare_processes`, default 1) so they use
+another core while the watcher records the previous batch: the watcher hands batch N+1
+over and records batch N meanwhile (daemon/watcher.py). The child is the only process
+that loads the classifier, so the daemon's own process never imports scikit-learn.
+
+`InlinePreparer` does the same work in the calling thread, with a classifier passed in
+(tests, tools, `prepare_processes = 0`).
+
+A message that crashes or kills the child is not lost and does not stop the daemon: the
+pool is replaced, the batch is prepared again one message at a time, and a message that
+breaks the child again is handed back unparsed, to be quarantined with the reason.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import structlog
+
+from classifiers.types import Classification, Classifier, ClassifierInput
+from daemon.automatic import automatic_reason
+from daemon.config import ClassifierConfig
+from daemon.parse import ParsedMessage, ParseError, parse_message
+from daemon.values import RawMessage
+
+log = structlog.get_logger("candour.preparer")
+
+CRASHED = "preparing this message stopped the worker process"
+
+
+class PreparerUnavailable(Exception):
+    """The child process cannot run at all; mail waits in the mailbox until it can."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A message after the pure stages."""
+
+    raw: RawMessage
+    parsed: ParsedMessage | None
+    parse_error: str | None
+    automatic: str | None
+    classification: Classification | None = None
+
+    @property
+    def dedupe_key(self) -> str:
+        if self.parsed is not None and self.parsed.message_id:
+            return f"mid:{self.parsed.message_id}"[:400]
+        return f"sha256:{self.raw.sha256}"
+
+
+def prepare(raw: RawMessage, own_addresses: frozenset[str]) -> Prepared:
+    """Stages 1-2: parse, and recognise machine-written mail. Pure."""
+    try:
+        parsed = parse_message(raw.raw)
+    except ParseError as exc:
+        return Prepared(raw, None, str(exc), None)
+    return Prepared(raw, parsed, None, automatic_reason(parsed, own_addresses))
+
+
+def classify_batch(classifier: Classifier, items: Sequence[Prepared]) -> list[Prepared]:
+    """Stage 3: label every message a person wrote; a classifier failure sends it to review."""
+    wanted = [i for i, p in enumerate(items) if p.parsed is not None and p.automatic is None]
+    inputs = [
+        ClassifierInput(items[i].parsed.subject, items[i].parsed.text, items[i].parsed.sender)  # type: ignore[union-attr]
+        for i in wanted
+    ]
+    try:
+        labels = classifier.classify(inputs) if inputs else []
+    except Exception as exc:  # noqa: BLE001 - never lose mail because a model failed
+        log.error("classifier.failed", error=type(exc).__name__, count=len(inputs))
+        labels = [
+            Classification(
+                "complaint", 0.0, True, classifier.version, reasons=("classifier-error",)
+            )
+            for _ in inputs
+        ]
+    out = list(items)
+    for index, label in zip(wanted, labels, strict=True):
+        out[index] = Prepared(
+            items[index].raw, items[index].parsed, None, items[index].automatic, label
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A batch handed to a preparer, and where its result will be."""
+
+    raws: list[RawMessage]
+    own_addresses: frozenset[str]
+    future: Future[list[Prepared]]
+
+
+class Preparer(Protocol):
+    def submit(self, raws: Sequence[RawMessage], own_addresses: frozenset[str]) -> Batch:
+        """Start preparing a batch (returns at once when the work runs in a child)."""
+        ...
+
+    def result(self, batch: Batch) -> list[Prepared]:
+        """One Prepared per message, in order. Never raises for a message's sake."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def prepare_all(
+    classifier: Classifier, raws: Sequence[RawMessage], own_addresses: frozenset[str]
+) -> list[Prepared]:
+    return classify_batch(classifier, [prepare(r, own_addresses) for r in raws])
+
+
+class InlinePreparer:
+    """Prepares in the calling thread with the given classifier."""
+
+    def __init__(self, classifier: Classifier) -> None:
+        self.classifier = classifier
+
+    def submit(self, raws: Sequence[RawMessage], own_addresses: frozenset[str]) -> Batch:
+        future: Future[list[Prepared]] = Future()
+        future.set_result(prepare_all(self.classifier, raws, own_addresses))
+        return Batch(list(raws), own_addresses, future)
+
+    def result(self, batch: Batch) -> list[Prepared]:
+        return batch.future.result()
+
+    def close(self) -> None:
+        return None
+
+
+# -- the child process ---------------------------------------------------------------------
+
+# What comes back from the child per message: the raw bytes stay in the parent.
+Stages = tuple[ParsedMessage | None, str | None, str | None, Classification | None]
+
+Task = Callable[[Sequence[RawMessage], frozenset[str]], list[Stages]]
+
+_child_classifier: Classifier | None = None
+
+
+def _child_start(state_dir: Path, config: ClassifierConfig, log_level: str) -> None:
+    """Runs once in the child: signals, logging, and the classifier (with hot reload)."""
+    global _child_classifier
+    from classifiers.loader import load_classifier
+    from daemon import logs
+
+    # Ctrl-C and SIGTERM are for the daemon, which shuts the child down in order.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    logs.configure(log_level)
+    _child_classifier = load_classifier(state_dir, config)
+
+
+def prepare_in_child(raws: Sequence[RawMessage], own_addresses: frozenset[str]) -> list[Stages]:
+    assert _child_classifier is not None, "the child's initializer did not run"
+    return [
+        (p.parsed, p.parse_error, p.automatic, p.classification)
+        for p in prepare_all(_child_classifier, raws, own_addresses)
+    ]
+
+
+class ProcessPreparer:
+    """Prepares in a pool of child processes (spawned, not forked: the daemon has threads)."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        config: ClassifierConfig,
+        log_level: str,
+        processes: int = 1,
+        task: Task | None = None,
+    ) -> None:
+        self._args = (state_dir, config, log_level)
+        self._processes = processes
+        # What the child runs per batch: a module-level function (it is pickled by name).
+        self._task: Task = task or prepare_in_child
+        self._pool = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self._processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_child_start,
+            initargs=self._args,
+        )
+
+    def submit(self, raws: Sequence[RawMessage], own_addresses: frozenset[str]) -> Batch:
+        if self._broken():
+            self._restart()
+        future = self._pool.submit(self._task, list(raws), own_addresses)
+        return Batch(list(raws), own_addresses, future)  # type: ignore[arg-type]
+
+    def result(self, batch: Batch) -> list[Prepared]:
+        try:
+            stages: list[Stages] = batch.future.result()  # type: ignore[assignment]
+        except BrokenProcessPool:
+            log.error("preparer.crashed", count=len(batch.raws))
+            return self._one_by_one(batch.raws, batch.own_addresses)
+        return [Prepared(raw, *found) for raw, found in zip(batch.raws, stages, strict=True)]
+
+    def _restart(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._start()
+
+    def _one_by_one(self, raws: Sequence[RawMessage], own: frozenset[str]) -> list[Prepared]:
+        """After a crash: each message alone, so that only the one at fault is lost to it.
+
+        Raises PreparerUnavailable when a fresh child cannot even prepare nothing: then the
+        fault is not in the mail, and the batch is left for later, not quarantined.
+        """
+        self._restart()
+        try:
+            self._pool.submit(self._task, [], own).result()
+        except BrokenProcessPool as exc:
+            raise PreparerUnavailable(
+                "the process that parses and classifies mail cannot start"
+            ) from exc
+        out: list[Prepared] = []
+        for raw in raws:
+            if self._broken():
+                self._restart()
+            try:
+                [found] = self._pool.submit(self._task, [raw], own).result()
+            except BrokenProcessPool:
+                log.error("preparer.message_crashed", uid=raw.uid)
+                out.append(Prepared(raw, None, CRASHED, None))
+                continue
+            out.append(Prepared(raw, *found))
+        return out
+
+    def _broken(self) -> bool:
+        # Set by concurrent.futures once a child has died; there is no public accessor.
+        return bool(getattr(self._pool, "_broken", False))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,126 @@
+"""Parsing and classifying in a child process: same results as in-process, and crashes of
+the child cost no mail."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from classifiers.loader import load_classifier
+from daemon.config import ClassifierConfig
+from daemon.preparer import (
+    CRASHED,
+    InlinePreparer,
+    PreparerUnavailable,
+    ProcessPreparer,
+    Stages,
+    prepare_in_child,
+)
+from daemon.values import RawMessage
+from tests.conftest import make_mail
+
+NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+OWN = frozenset({"complaints@example.org"})
+
+
+def crash_on_poison(raws: Sequence[RawMessage], own: frozenset[str]) -> list[Stages]:
+    """A child task that dies like a segfault would when it meets a poison message."""
+    if any(b"POISON" in r.raw for r in raws):
+        os._exit(70)
+    return prepare_in_child(raws, own)
+
+
+def _raws(count: int, poison_at: int | None = None) -> list[RawMessage]:
+    bodies = [
+        "I waited three hours at the clinic and nobody told me why. I want a formal response.",
+        "Thank you to the nurses on ward 7, they were wonderful with my dad.",
+        "Please send me a copy of all the personal data you hold about me.",
+        "Out of office: I am away until Monday.",
+    ]
+    out = []
+    for i in range(count):
+        subject = "POISON" if i == poison_at else f"Message {i}"
+        raw = make_mail(sender=f"p{i}@example.net", subject=subject, body=bodies[i % 4])[0]
+        out.append(RawMessage(i + 1, raw, NOW))
+    return out
+
+
+def test_the_child_gives_the_same_results_as_the_daemons_own_process(tmp_path: Path) -> None:
+    config = ClassifierConfig()
+    raws = _raws(8)
+    inline = InlinePreparer(load_classifier(tmp_path, config))
+    expected = inline.result(inline.submit(raws, OWN))
+    child = ProcessPreparer(tmp_path, config, "warning")
+    try:
+        got = child.result(child.submit(raws, OWN))
+    finally:
+        child.close()
+    assert [p.raw for p in got] == raws  # the bytes never left this process
+    assert [p.parsed for p in got] == [p.parsed for p in expected]
+    assert [p.classification for p in got] == [p.classification for p in expected]
+    assert {p.classification.label for p in got if p.classification} >= {"complaint", "feedback"}
+
+
+def test_a_message_that_kills_the_child_alone_is_handed_back_unparsed(tmp_path: Path) -> None:
+    preparer = ProcessPreparer(tmp_path, ClassifierConfig(), "warning", task=crash_on_poison)
+    try:
+        got = preparer.result(preparer.submit(_raws(5, poison_at=3), OWN))
+        assert [p.parse_error for p in got] == [None, None, None, CRASHED, None]
+        assert all(p.parsed is not None for i, p in enumerate(got) if i != 3)
+        # The pool was replaced: the next batch goes through as usual.
+        again = preparer.result(preparer.submit(_raws(2), OWN))
+        assert [p.parse_error for p in again] == [None, None]
+    finally:
+        preparer.close()
+
+
+def test_a_child_that_cannot_start_leaves_the_mail_waiting(tmp_path: Path) -> None:
+    bad_rules = tmp_path / "rules.toml"
+    bad_rules.write_text("this is = = not toml")
+    preparer = ProcessPreparer(tmp_path, ClassifierConfig(extra_rules=bad_rules), "warning")
+    try:
+        with pytest.raises(PreparerUnavailable):
+            preparer.result(preparer.submit(_raws(2), OWN))
+    finally:
+        preparer.close()
+
+
+def test_the_daemons_own_process_does_not_load_scikit_learn(tmp_path: Path) -> None:
+    """The classifier lives in the child: the daemon's RSS is the smaller for it."""
+    config = tmp_path / "candour.toml"
+    config.write_text(
+        f"""
+[daemon]
+state_dir = "{tmp_path}"
+[database]
+url = "sqlite:///{tmp_path / "c.db"}"
+[smtp]
+host = "127.0.0.1"
+[[mailbox]]
+name = "main"
+address = "complaints@example.org"
+organisation = "Example"
+[mailbox.imap]
+host = "127.0.0.1"
+username = "u"
+"""
+    )
+    script = (
+        "import sys\n"
+        "from pathlib import Path\nfrom daemon.config import load_config\n"
+        "from daemon.worker import Worker\n"
+        f"worker = Worker.build(load_config(Path({str(config)!r})))\n"
+        "loaded = 'sklearn' in sys.modules\n"
+        "worker.preparer.close()\n"
+        "print(loaded)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.strip() == "False"
