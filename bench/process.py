@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
@@ -33,6 +33,18 @@ class MemoryFigures:
     last_mb: float = 0.0
     samples: int = 0
     cpu_seconds: float = 0.0  # user + system CPU of the process tree at the last sample
+    # Peak RSS of each kind of process in the tree: the daemon, its preparer child(ren),
+    # multiprocessing's resource tracker. The tree's peak is what the target is about.
+    peak_by_role: dict[str, float] = field(default_factory=dict)
+
+
+def _role(proc: psutil.Process, root: psutil.Process) -> str:
+    if proc.pid == root.pid:
+        return "daemon"
+    command = " ".join(proc.cmdline())
+    if "resource_tracker" in command:
+        return "resource tracker"
+    return "preparer" if "spawn_main" in command else "other"
 
 
 class RssSampler:
@@ -57,14 +69,21 @@ class RssSampler:
     def _sample(self, process: psutil.Process) -> tuple[float, float]:
         """(RSS in MB, CPU seconds) of the process and its children."""
         rss, cpu = 0, 0.0
+        by_role: dict[str, float] = {}
         for proc in [process, *process.children(recursive=True)]:
             try:
                 with proc.oneshot():
-                    rss += proc.memory_info().rss
+                    one = proc.memory_info().rss
                     times = proc.cpu_times()
+                    role = _role(proc, process)
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
+            rss += one
+            by_role[role] = by_role.get(role, 0.0) + one / MB
             cpu += times.user + times.system
+        peaks = self.figures.peak_by_role
+        for role, mb in by_role.items():
+            peaks[role] = max(peaks.get(role, 0.0), round(mb, 1))
         return rss / MB, cpu
 
     def _run(self) -> None:

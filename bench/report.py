@@ -261,10 +261,17 @@ def _memory_section(suite: Suite) -> list[str]:
                 f"{run.peak_rss_with_shutdown_mb:.0f}",
                 "-" if slope is None else f"{slope:+.2f}",
                 "-" if estimate is None else f"~{estimate:.0f}",
+                " / ".join(
+                    f"{run.peak_rss_by_process[role]:.0f}"
+                    for role in ("daemon", "preparer", "resource tracker")
+                    if role in run.peak_rss_by_process
+                )
+                or "-",
             ]
         )
     headers = ["database", "mode", "msgs", "peak RSS MB", "incl. shutdown"]
     headers += ["MB per 1,000 (2nd half)", "est. at 100,000 MB"]
+    headers += ["peak per process: daemon / preparer / tracker"]
     return [
         "Memory: daemon RSS (process tree, sampled every 50 ms); growth measured over the "
         "second half of the backlog, estimate = peak + growth x remaining messages",

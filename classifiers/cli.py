@@ -1,5 +1,5 @@
 """Classifier commands for the `candour` CLI: train, model list|promote|rollback, evaluate,
-classify. Registered on daemon.cli's group by `register(main)`.
+classify. daemon.cli's group imports this module only when one of them is run.
 
 Exit codes follow daemon.cli: 0 success; 1 usage, data or model problem (including a
 trained model not promoted because it is worse); 2 configuration error.
@@ -348,9 +348,3 @@ def classify_command(
         flush()
     if problems:
         sys.exit(EXIT_PROBLEM)
-
-
-def register(main: click.Group) -> None:
-    """Add the classifier commands to the `candour` group."""
-    for command in (train_command, model_group, evaluate_command, classify_command):
-        main.add_command(command)

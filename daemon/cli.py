@@ -18,6 +18,7 @@ from daemon import logs
 from daemon.cli_support import (
     EXIT_CONFIG,
     EXIT_DATABASE,
+    LazyGroup,
     config_option,
     database,
     fail,
@@ -29,7 +30,17 @@ from models.database import DatabaseError
 from models.schema import Case
 
 
-@click.group()
+@click.group(
+    cls=LazyGroup,
+    # Imported when used: they load scikit-learn (~1 s and ~100 MB), which `candour run`
+    # must not pay for (the classifier runs in its preparer process).
+    lazy_subcommands={
+        "train": "classifiers.cli:train_command",
+        "model": "classifiers.cli:model_group",
+        "evaluate": "classifiers.cli:evaluate_command",
+        "classify": "classifiers.cli:classify_command",
+    },
+)
 @click.version_option(package_name="candour-triage")
 def main() -> None:
     """Candour: a complaints-inbox daemon."""
@@ -222,8 +233,3 @@ def quarantine(config_path: Path) -> None:
 from daemon.deadline_cli import register as _register_deadline_commands  # noqa: E402
 
 _register_deadline_commands(main)
-
-
-from classifiers.cli import register as _register_classifier_commands  # noqa: E402
-
-_register_classifier_commands(main)

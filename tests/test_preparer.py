@@ -114,6 +114,7 @@ username = "u"
     script = (
         "import sys\n"
         "from pathlib import Path\nfrom daemon.config import load_config\n"
+        "import daemon.cli  # what `candour run` imports\n"
         "from daemon.worker import Worker\n"
         f"worker = Worker.build(load_config(Path({str(config)!r})))\n"
         "loaded = 'sklearn' in sys.modules\n"
