@@ -20,7 +20,7 @@ from daemon.parse import ParsedMessage
 from daemon.pseudonyms import load_registry, scrub
 from daemon.values import Outcome, RawMessage
 from daemon.workdays import TimeLimit, WorkingCalendar
-from models import outbox
+from models import bulk, outbox
 from models.cases import add_event
 from models.schema import Case, Message
 from replies.addresses import case_address
@@ -92,18 +92,17 @@ class Desk:
         now: datetime,
     ) -> None:
         """Store the message (raw bytes included) with what became of it."""
-        session.add(
-            message_row(
-                self.mailbox,
-                incoming.uidvalidity,
-                incoming.raw,
-                incoming.dedupe_key,
-                incoming.parsed,
-                outcome,
-                case,
-                reason,
-                now,
-            )
+        record_message(
+            session,
+            self.mailbox,
+            incoming.uidvalidity,
+            incoming.raw,
+            incoming.dedupe_key,
+            incoming.parsed,
+            outcome,
+            case,
+            reason,
+            now,
         )
 
     def staff_mail(
@@ -138,7 +137,8 @@ class Desk:
         return parsed.subject or "(no subject)"
 
 
-def message_row(
+def record_message(
+    session: Session,
     mailbox: MailboxConfig,
     uidvalidity: int,
     raw: RawMessage,
@@ -148,26 +148,26 @@ def message_row(
     case: Case | None,
     reason: str | None,
     now: datetime,
-) -> Message:
-    row = Message(
-        mailbox=mailbox.name,
-        uidvalidity=uidvalidity,
-        uid=raw.uid,
-        dedupe_key=dedupe_key,
-        message_id=parsed.message_id[:400] if parsed and parsed.message_id else None,
-        content_sha256=raw.sha256,
-        outcome=outcome.value,
-        reason=reason,
-        sender=parsed.sender[:320] if parsed else "",
-        subject=parsed.subject if parsed else "",
-        received_at=raw.received_at,
-        recorded_at=now,
-        raw=raw.raw,
-        flagged=False,
-    )
-    if case is not None:
-        row.case = case  # by relationship: a case new in this batch has no id until the flush
-    return row
+) -> None:
+    """Store an incoming message, raw bytes included, with what became of it."""
+    values = {
+        "mailbox": mailbox.name,
+        "uidvalidity": uidvalidity,
+        "uid": raw.uid,
+        "dedupe_key": dedupe_key,
+        "message_id": parsed.message_id[:400] if parsed and parsed.message_id else None,
+        "content_sha256": raw.sha256,
+        "case_id": None,
+        "outcome": outcome.value,
+        "reason": reason,
+        "sender": parsed.sender[:320] if parsed else "",
+        "subject": parsed.subject if parsed else "",
+        "received_at": raw.received_at,
+        "recorded_at": now,
+        "raw": raw.raw,
+        "flagged": False,
+    }
+    bulk.add(session, Message, values, case)
 
 
 def queue_mail(

@@ -27,13 +27,13 @@ from daemon.clock import Clock
 from daemon.config import MailboxConfig
 from daemon.correspondence import continue_case
 from daemon.deadlines import acknowledgement_limit, calendar_for
-from daemon.desk import Desk, Incoming, message_row
+from daemon.desk import Desk, Incoming, record_message
 from daemon.intake import open_case, reply_address
 from daemon.parse import ParsedMessage
 from daemon.preparer import Prepared, Preparer
 from daemon.values import Outcome, RawMessage, Result
 from daemon.workdays import WorkingCalendar
-from models import cases
+from models import bulk, cases
 from models.database import Database
 from models.schema import Case
 from replies.addresses import signed_reference
@@ -120,7 +120,7 @@ class Triage:
     ) -> list[Result]:
         own = self.mailbox.own_addresses
         results: list[Result] = []
-        with self.db.transaction() as session:
+        with self.db.transaction() as session, bulk.buffered(session):
             replies_today = cases.replies_sent_since_many(
                 session,
                 self.mailbox.name,
@@ -143,10 +143,12 @@ class Triage:
                 if not isolate:
                     results.append(self._record(session, uidvalidity, item, replies_today))
                 else:
+                    bulk.write(session)  # a savepoint starts with nothing buffered
                     try:
                         with session.begin_nested():
                             results.append(self._record(session, uidvalidity, item, replies_today))
                     except Exception as exc:  # noqa: BLE001 - quarantine, never drop
+                        bulk.discard(session)  # the message's rows went with its savepoint
                         with session.begin_nested():
                             reason = f"{type(exc).__name__}: {exc}"
                             results.append(
@@ -173,18 +175,17 @@ class Triage:
             session, name, uidvalidity, item.raw.uid, item.dedupe_key
         ):
             return Result(item.raw.uid, Outcome.DUPLICATE, None, "already recorded")
-        session.add(
-            message_row(
-                self.mailbox,
-                uidvalidity,
-                item.raw,
-                item.dedupe_key,
-                item.parsed,
-                Outcome.QUARANTINED,
-                None,
-                reason[:2000],
-                self.clock.now(),
-            )
+        record_message(
+            session,
+            self.mailbox,
+            uidvalidity,
+            item.raw,
+            item.dedupe_key,
+            item.parsed,
+            Outcome.QUARANTINED,
+            None,
+            reason[:2000],
+            self.clock.now(),
         )
         return Result(item.raw.uid, Outcome.QUARANTINED, None, reason[:200])
 
@@ -231,18 +232,17 @@ class Triage:
                 session, self.desk, incoming, item.automatic, case, via_case_address, now
             )
         if item.automatic is not None:
-            session.add(
-                message_row(
-                    self.mailbox,
-                    uidvalidity,
-                    item.raw,
-                    item.dedupe_key,
-                    parsed,
-                    Outcome.AUTOMATIC,
-                    None,
-                    item.automatic,
-                    now,
-                )
+            record_message(
+                session,
+                self.mailbox,
+                uidvalidity,
+                item.raw,
+                item.dedupe_key,
+                parsed,
+                Outcome.AUTOMATIC,
+                None,
+                item.automatic,
+                now,
             )
             return Result(item.raw.uid, Outcome.AUTOMATIC, None, item.automatic)
         classification = item.classification or Classification("complaint", 0.0, True, "none")

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from models import bulk
 from models.schema import Case, CaseEvent, ImapCursor, Message, Outbox, ReferenceCounter
 
 
@@ -133,8 +134,8 @@ def next_reference(session: Session, prefix: str, year: int) -> str:
 def add_event(
     session: Session, case: Case, at: datetime, kind: str, detail: str = "", actor: str = "candour"
 ) -> None:
-    # By relationship, not id: the case may be new in this batch and not flushed yet.
-    session.add(CaseEvent(case=case, at=at, kind=kind, detail=detail, actor=actor))
+    # By the case, not its id: it may be new in this batch and not flushed yet.
+    bulk.add(session, CaseEvent, {"at": at, "kind": kind, "detail": detail, "actor": actor}, case)
 
 
 AUTOMATIC_REPLY_KINDS = ("acknowledgement", "thanks", "signpost")

@@ -26,7 +26,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from models import lifecycle
+from models import bulk, lifecycle
 from models.cases import AUTOMATIC_REPLY_KINDS, add_event
 from models.schema import Case, Outbox
 
@@ -56,26 +56,26 @@ def queue(
     raw: bytes,
     now: datetime,
     once_key: str | None = None,
-) -> Outbox:
-    row = Outbox(
-        mailbox=mailbox,
-        case_id=case_id,
-        kind=kind,
-        once_key=once_key,
-        envelope_from=envelope_from,
-        recipient=recipient,
-        message_id=message_id,
-        raw=raw,
-        status="pending",
-        attempts=0,
-        not_before=now,
-        created_at=now,
-        sent_copy="none",
-    )
-    if case is not None:
-        row.case = case  # by relationship: a case new in this batch has no id until the flush
-    session.add(row)
-    return row
+) -> None:
+    """Add mail to the outbox for `case` (or `case_id`); written in the caller's transaction."""
+    values = {
+        "mailbox": mailbox,
+        "case_id": case_id,
+        "kind": kind,
+        "once_key": once_key,
+        "envelope_from": envelope_from,
+        "recipient": recipient,
+        "message_id": message_id,
+        "raw": raw,
+        "status": "pending",
+        "attempts": 0,
+        "not_before": now,
+        "created_at": now,
+        "sent_at": None,
+        "last_error": None,
+        "sent_copy": "none",
+    }
+    bulk.add(session, Outbox, values, case)
 
 
 def claim_due(session: Session, now: datetime, limit: int) -> list[Delivery]:
@@ -112,8 +112,9 @@ def mark_sent_many(session: Session, delivery_ids: Sequence[int], now: datetime)
         if case_ids
         else {}
     )
-    for row in rows:
-        _sent(session, row, by_id.get(row.case_id) if row.case_id is not None else None, now)
+    with bulk.buffered(session):  # the history events: one INSERT for the batch
+        for row in rows:
+            _sent(session, row, by_id.get(row.case_id) if row.case_id is not None else None, now)
 
 
 def _sent(session: Session, row: Outbox, case: Case | None, now: datetime) -> None:

@@ -12,11 +12,13 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import Envelope, Session
+from sqlalchemy import select
 
 from daemon.clock import SettableClock
 from daemon.config import SmtpConfig
 from models import outbox
 from models.database import Database
+from models.schema import Outbox
 from replies.deliver import OutboxSender
 from replies.smtp import Mailer
 from tests.mailstack import free_port
@@ -83,7 +85,7 @@ def _queue(db: Database, n: int = 1) -> list[int]:
     ids = []
     with db.transaction() as session:
         for i in range(n):
-            row = outbox.queue(
+            outbox.queue(
                 session,
                 mailbox="main",
                 case_id=None,
@@ -95,7 +97,8 @@ def _queue(db: Database, n: int = 1) -> list[int]:
                 now=NOW,
             )
             session.flush()
-            ids.append(row.id)
+            query = select(Outbox.id).where(Outbox.message_id == f"m{i}@example.org")
+            ids.append(session.scalars(query).one())
     return ids
 
 
