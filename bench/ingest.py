@@ -151,6 +151,7 @@ class BacklogRun:
     peak_rss_with_shutdown_mb: float = 0.0  # the whole life of the process
     cpu_seconds: float = 0.0
     peak_rss_by_process: dict[str, float] = field(default_factory=dict)
+    cpu_seconds_by_process: dict[str, float] = field(default_factory=dict)
     log_problems: dict[str, int] = field(default_factory=dict)
     # (seconds, messages recorded, RSS MB), about once a second
     timeline: list[tuple[float, int, float]] = field(default_factory=list)
@@ -213,6 +214,7 @@ def run_backlog(
                 result.peak_rss_mb = result.peak_rss_with_shutdown_mb
             result.cpu_seconds = round(memory.cpu_seconds, 2)
             result.peak_rss_by_process = dict(memory.peak_by_role)
+            result.cpu_seconds_by_process = dict(memory.cpu_by_role)
             result.log_problems = daemon.log_problems()
             if not result.completed:
                 result.note = result.note or f"log tail: {daemon.log_tail(3)}"

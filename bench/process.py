@@ -36,6 +36,7 @@ class MemoryFigures:
     # Peak RSS of each kind of process in the tree: the daemon, its preparer child(ren),
     # multiprocessing's resource tracker. The tree's peak is what the target is about.
     peak_by_role: dict[str, float] = field(default_factory=dict)
+    cpu_by_role: dict[str, float] = field(default_factory=dict)  # at the last sample
 
 
 def _role(proc: psutil.Process, root: psutil.Process) -> str:
@@ -70,6 +71,7 @@ class RssSampler:
         """(RSS in MB, CPU seconds) of the process and its children."""
         rss, cpu = 0, 0.0
         by_role: dict[str, float] = {}
+        cpu_by_role: dict[str, float] = {}
         for proc in [process, *process.children(recursive=True)]:
             try:
                 with proc.oneshot():
@@ -81,6 +83,8 @@ class RssSampler:
             rss += one
             by_role[role] = by_role.get(role, 0.0) + one / MB
             cpu += times.user + times.system
+            cpu_by_role[role] = cpu_by_role.get(role, 0.0) + times.user + times.system
+        self.figures.cpu_by_role = {role: round(s, 2) for role, s in cpu_by_role.items()}
         peaks = self.figures.peak_by_role
         for role, mb in by_role.items():
             peaks[role] = max(peaks.get(role, 0.0), round(mb, 1))

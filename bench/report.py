@@ -203,14 +203,26 @@ def _backlog_section(suite: Suite) -> list[str]:
             _seconds(r.first_record_seconds),
             _seconds(r.recorded_seconds),
             f"{r.acks_received}/{r.acks_expected}",
-            f"{r.cpu_seconds:.0f}",
+            f"{r.cpu_seconds:.0f}"
+            + (
+                " ({})".format(
+                    " + ".join(
+                        f"{r.cpu_seconds_by_process[role]:.0f}"
+                        for role in ("daemon", "preparer")
+                        if role in r.cpu_seconds_by_process
+                    )
+                )
+                if "preparer" in r.cpu_seconds_by_process
+                else ""
+            ),
             f"{r.peak_rss_mb:.0f}",
             _problems(r.log_problems),
         ]
         for r in suite.backlog
     ]
     headers = ["msgs", "database", "mode", "msgs/s", "of raw", "total s", "1st row s"]
-    headers += ["all rows s", "acks", "CPU s", "peak RSS MB", "daemon warnings/errors"]
+    headers += ["all rows s", "acks", "CPU s (daemon + preparer)", "peak RSS MB"]
+    headers += ["daemon warnings/errors"]
     out = [
         "Backlog ingest: daemon subprocess, until every message is recorded and every ack sent",
         table(headers, rows),

@@ -21,7 +21,7 @@ from daemon.pseudonyms import load_registry, scrub
 from daemon.values import Outcome, RawMessage
 from daemon.workdays import TimeLimit, WorkingCalendar
 from models import bulk, outbox
-from models.cases import add_event
+from models.cases import add_event, note_thread
 from models.schema import Case, Message
 from replies.addresses import case_address
 from replies.compose import FileAttachment, OutgoingMail, from_template
@@ -150,12 +150,13 @@ def record_message(
     now: datetime,
 ) -> None:
     """Store an incoming message, raw bytes included, with what became of it."""
+    message_id = parsed.message_id[:400] if parsed and parsed.message_id else None
     values = {
         "mailbox": mailbox.name,
         "uidvalidity": uidvalidity,
         "uid": raw.uid,
         "dedupe_key": dedupe_key,
-        "message_id": parsed.message_id[:400] if parsed and parsed.message_id else None,
+        "message_id": message_id,
         "content_sha256": raw.sha256,
         "case_id": None,
         "outcome": outcome.value,
@@ -168,6 +169,7 @@ def record_message(
         "flagged": False,
     }
     bulk.add(session, Message, values, case)
+    note_thread(session, message_id, case)
 
 
 def queue_mail(

@@ -127,6 +127,9 @@ class Triage:
                 [reply_address(p.parsed, own) for p in prepared if p.parsed is not None],
                 self.clock.now() - timedelta(days=1),
             )
+            if not isolate:
+                mids = (m for p in prepared if p.parsed is not None for m in p.parsed.thread_ids)
+                cases.index_threads(session, self.mailbox.name, mids)
             seen_uids, seen_keys = cases.recorded_keys(
                 session,
                 self.mailbox.name,

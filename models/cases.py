@@ -75,12 +75,15 @@ def recorded_keys(
     return {int(u) for u in found_uids}, {str(k) for k in found_keys}
 
 
-def case_for_message_ids(session: Session, mailbox: str, ids: Sequence[str]) -> Case | None:
-    """The case any of these Message-IDs belongs to (received or sent by us), nearest first."""
-    if not ids:
-        return None
-    received = dict(
-        session.execute(
+_THREADS = "candour.threads"
+
+
+def _thread_rows(
+    session: Session, mailbox: str, ids: Sequence[str]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """(Message-ID -> case id) for messages received, and for mail sent, among `ids`."""
+    received: dict[str, int] = dict(
+        session.execute(  # type: ignore[arg-type]
             select(Message.message_id, Message.case_id).where(
                 Message.mailbox == mailbox,
                 Message.message_id.in_(ids),
@@ -88,13 +91,53 @@ def case_for_message_ids(session: Session, mailbox: str, ids: Sequence[str]) -> 
             )
         ).all()
     )
-    sent = dict(
-        session.execute(
+    sent: dict[str, int] = dict(
+        session.execute(  # type: ignore[arg-type]
             select(Outbox.message_id, Outbox.case_id).where(
                 Outbox.mailbox == mailbox, Outbox.message_id.in_(ids), Outbox.case_id.is_not(None)
             )
         ).all()
     )
+    return received, sent
+
+
+def index_threads(session: Session, mailbox: str, ids: Iterable[str]) -> None:
+    """For a batch: look up once which case each of these Message-IDs belongs to.
+
+    From then on `case_for_message_ids` answers from memory for this session, and
+    `note_thread` adds each message recorded and mail queued in the batch, so a reply
+    to a message earlier in the same batch still finds its case. Only for a transaction
+    without savepoints (a note would outlive a rolled-back one).
+    """
+    wanted = sorted(set(ids))
+    index: dict[str, int | Case] = {}
+    for start in range(0, len(wanted), 500):
+        received, sent = _thread_rows(session, mailbox, wanted[start : start + 500])
+        for found in (received, sent):  # received first, as case_for_message_ids does
+            for mid, case_id in found.items():
+                index.setdefault(mid, case_id)
+    session.info[_THREADS] = index
+
+
+def note_thread(session: Session, message_id: str | None, case: Case | None) -> None:
+    """A message of `case` with this Message-ID was recorded or queued (see index_threads)."""
+    index: dict[str, int | Case] | None = session.info.get(_THREADS)
+    if index is not None and message_id and case is not None:
+        index.setdefault(message_id, case)
+
+
+def case_for_message_ids(session: Session, mailbox: str, ids: Sequence[str]) -> Case | None:
+    """The case any of these Message-IDs belongs to (received or sent by us), nearest first."""
+    if not ids:
+        return None
+    index: dict[str, int | Case] | None = session.info.get(_THREADS)
+    if index is not None:
+        for mid in ids:
+            hit = index.get(mid)
+            if hit is not None:
+                return hit if isinstance(hit, Case) else session.get(Case, hit)
+        return None
+    received, sent = _thread_rows(session, mailbox, ids)
     for mid in ids:
         case_id = received.get(mid) or sent.get(mid)
         if case_id is not None:

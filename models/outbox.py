@@ -27,7 +27,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models import bulk, lifecycle
-from models.cases import AUTOMATIC_REPLY_KINDS, add_event
+from models.cases import AUTOMATIC_REPLY_KINDS, add_event, note_thread
 from models.schema import Case, Outbox
 
 
@@ -76,6 +76,7 @@ def queue(
         "sent_copy": "none",
     }
     bulk.add(session, Outbox, values, case)
+    note_thread(session, message_id, case)
 
 
 def claim_due(session: Session, now: datetime, limit: int) -> list[Delivery]:
