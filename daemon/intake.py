@@ -69,7 +69,7 @@ def open_case(
         ack_due_at=desk.calendar.due(received, desk.ack_limit),
         route=route.primary,
     )
-    session.add(case)
+    cases.add_case(session, case)
     desk.record(session, incoming, Outcome.CREATED, case, None, now)
     cases.add_event(session, case, now, "received", f"uid {raw.uid}", actor="complainant")
     cases.add_event(

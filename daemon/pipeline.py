@@ -128,8 +128,13 @@ class Triage:
                 self.clock.now() - timedelta(days=1),
             )
             if not isolate:
-                mids = (m for p in prepared if p.parsed is not None for m in p.parsed.thread_ids)
-                cases.index_threads(session, self.mailbox.name, mids)
+                parsed = [p.parsed for p in prepared if p.parsed is not None]
+                references: list[str] = []
+                for one in parsed:
+                    signed, _, in_subject = self._references(one)
+                    references.extend([signed, *in_subject] if signed else in_subject)
+                mids = [m for one in parsed for m in one.thread_ids]
+                cases.index_threads(session, self.mailbox.name, mids, references)
             seen_uids, seen_keys = cases.recorded_keys(
                 session,
                 self.mailbox.name,
@@ -192,6 +197,12 @@ class Triage:
         )
         return Result(item.raw.uid, Outcome.QUARANTINED, None, reason[:200])
 
+    def _references(self, parsed: ParsedMessage) -> tuple[str | None, bool, list[str]]:
+        """(validly signed case address's reference, forged one seen, references in subject)."""
+        addressed = (*parsed.recipients, *_delivery_addresses(parsed))
+        reference, forged = signed_reference(addressed, self.mailbox.address, self.desk.secret)
+        return reference, forged, _REFERENCE.findall(parsed.subject)
+
     def _thread(self, session: Session, parsed: ParsedMessage) -> tuple[Case | None, bool]:
         """Stage 5: (the case this message continues, whether via its signed address).
 
@@ -199,8 +210,7 @@ class Triage:
         References naming a message of the case; the case reference in the subject, only
         from the case's own complainant or staff.
         """
-        addressed = (*parsed.recipients, *_delivery_addresses(parsed))
-        reference, forged = signed_reference(addressed, self.mailbox.address, self.desk.secret)
+        reference, forged, in_subject = self._references(parsed)
         if forged:
             log.warning("message.forged_case_address", mailbox=self.mailbox.name)
         if reference is not None:
@@ -210,7 +220,7 @@ class Triage:
         case = cases.case_for_message_ids(session, self.mailbox.name, parsed.thread_ids)
         if case is not None:
             return case, False
-        for reference in _REFERENCE.findall(parsed.subject):
+        for reference in in_subject:
             found = cases.case_by_reference(session, reference)
             if (
                 found is not None

@@ -76,6 +76,7 @@ def recorded_keys(
 
 
 _THREADS = "candour.threads"
+_REFERENCES = "candour.references"
 
 
 def _thread_rows(
@@ -101,27 +102,48 @@ def _thread_rows(
     return received, sent
 
 
-def index_threads(session: Session, mailbox: str, ids: Iterable[str]) -> None:
-    """For a batch: look up once which case each of these Message-IDs belongs to.
+def index_threads(
+    session: Session, mailbox: str, ids: Iterable[str], references: Iterable[str] = ()
+) -> None:
+    """For a batch: look up at once the cases these Message-IDs and references belong to.
 
-    From then on `case_for_message_ids` answers from memory for this session, and
-    `note_thread` adds each message recorded and mail queued in the batch, so a reply
-    to a message earlier in the same batch still finds its case. Only for a transaction
-    without savepoints (a note would outlive a rolled-back one).
+    From then on `case_for_message_ids` and `case_by_reference` answer from memory for
+    this session; `note_thread` and `add_case` add what the batch itself records, so a
+    reply to a message earlier in the same batch still finds its case. Only for a
+    transaction without savepoints (a note would outlive a rolled-back one).
     """
     wanted = sorted(set(ids))
-    index: dict[str, int | Case] = {}
+    by_id: dict[str, int] = {}
     for start in range(0, len(wanted), 500):
         received, sent = _thread_rows(session, mailbox, wanted[start : start + 500])
         for found in (received, sent):  # received first, as case_for_message_ids does
             for mid, case_id in found.items():
-                index.setdefault(mid, case_id)
+                by_id.setdefault(mid, case_id)
+    refs = sorted({r.upper() for r in references})
+    loaded: dict[int, Case] = {}
+    case_ids = sorted(set(by_id.values()))
+    for start in range(0, max(len(case_ids), len(refs)), 500):
+        query = select(Case).where(
+            Case.id.in_(case_ids[start : start + 500])
+            | Case.reference.in_(refs[start : start + 500])
+        )
+        loaded.update((c.id, c) for c in session.scalars(query))
+    index: dict[str, Case] = {mid: loaded[cid] for mid, cid in by_id.items() if cid in loaded}
     session.info[_THREADS] = index
+    session.info[_REFERENCES] = {c.reference: c for c in loaded.values()}
+
+
+def add_case(session: Session, case: Case) -> None:
+    """A new case (see index_threads)."""
+    session.add(case)
+    index: dict[str, Case] | None = session.info.get(_REFERENCES)
+    if index is not None:
+        index[case.reference] = case
 
 
 def note_thread(session: Session, message_id: str | None, case: Case | None) -> None:
     """A message of `case` with this Message-ID was recorded or queued (see index_threads)."""
-    index: dict[str, int | Case] | None = session.info.get(_THREADS)
+    index: dict[str, Case] | None = session.info.get(_THREADS)
     if index is not None and message_id and case is not None:
         index.setdefault(message_id, case)
 
@@ -130,13 +152,9 @@ def case_for_message_ids(session: Session, mailbox: str, ids: Sequence[str]) -> 
     """The case any of these Message-IDs belongs to (received or sent by us), nearest first."""
     if not ids:
         return None
-    index: dict[str, int | Case] | None = session.info.get(_THREADS)
+    index: dict[str, Case] | None = session.info.get(_THREADS)
     if index is not None:
-        for mid in ids:
-            hit = index.get(mid)
-            if hit is not None:
-                return hit if isinstance(hit, Case) else session.get(Case, hit)
-        return None
+        return next((index[mid] for mid in ids if mid in index), None)
     received, sent = _thread_rows(session, mailbox, ids)
     for mid in ids:
         case_id = received.get(mid) or sent.get(mid)
@@ -146,6 +164,9 @@ def case_for_message_ids(session: Session, mailbox: str, ids: Sequence[str]) -> 
 
 
 def case_by_reference(session: Session, reference: str) -> Case | None:
+    index: dict[str, Case] | None = session.info.get(_REFERENCES)
+    if index is not None:
+        return index.get(reference.upper())
     return session.scalar(select(Case).where(Case.reference == reference.upper()))
 
 
