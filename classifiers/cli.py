@@ -20,7 +20,13 @@ from click.core import ParameterSource
 from classifiers.loader import load_classifier
 from classifiers.model import DEFAULT_DESIGN, DESIGNS, ModelClassifier
 from classifiers.safety import RulesError, SafetyNet, load_rules
-from classifiers.store import LoadedModel, ModelError, ModelStore, read_model, shipped_dir
+from classifiers.store import (
+    LoadedPredictor,
+    ModelError,
+    ModelStore,
+    read_predictor,
+    shipped_dir,
+)
 from classifiers.train import (
     DataError,
     Example,
@@ -83,10 +89,12 @@ def _examples(path: Path) -> list[Example]:
         _fail(str(exc))
 
 
-def _in_use(store: ModelStore) -> tuple[str, LoadedModel]:
-    """The model the daemon would use now (current version, else shipped). Raises ModelError."""
+def _in_use(store: ModelStore) -> tuple[str, LoadedPredictor]:
+    """The model the daemon would use now (current version, else shipped), loaded as the
+    daemon loads it. Raises ModelError."""
     version = store.current()
-    return (version or "shipped"), (store.load(version) if version else read_model(shipped_dir()))
+    loaded = store.load_predictor(version) if version else read_predictor(shipped_dir())
+    return (version or "shipped"), loaded
 
 
 def _correction_examples(settings: Settings) -> list[Example]:
@@ -163,7 +171,7 @@ def train_command(
     try:
         current, loaded = _in_use(store)
         before = evaluate(
-            ModelClassifier(loaded.pipeline, loaded.info.version, safety, review_below), scored_on
+            ModelClassifier(loaded.predictor, loaded.info.version, safety, review_below), scored_on
         )
         current_f1: float | None = before.macro_f1
     except ModelError as exc:
@@ -194,7 +202,7 @@ def model_list(config_path: Path, state_dir: Path | None) -> None:
     store = ModelStore(_settings(config_path, state_dir).state_dir)
     current = store.current()
     try:
-        shipped = read_model(shipped_dir()).info
+        shipped = read_predictor(shipped_dir()).info
         f1 = f"{shipped.macro_f1:.3f}" if shipped.macro_f1 is not None else "?"
         mark = "*" if current is None else " "
         click.echo(f"{mark} {shipped.version:<32} macro-F1 {f1}  (shipped in the package)")

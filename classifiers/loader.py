@@ -1,6 +1,10 @@
 """Which classifier the daemon uses: the current trained model, else the shipped model, else
 the keyword baseline; a newly promoted model is picked up without a restart.
 
+Models are loaded in their compact form (model.npz, numpy only) when they have one, so this
+module and the daemon's classifier process import neither scikit-learn, scipy nor skops;
+a model saved before the compact form existed is loaded from model.skops (and imports them).
+
 Log events (no message text, no addresses): classifier.loaded, classifier.current_unusable,
 classifier.shipped_unusable, classifier.load_failed, classifier.reloaded,
 classifier.reload_failed.
@@ -17,9 +21,9 @@ from pathlib import Path
 import structlog
 
 from classifiers.baseline import KeywordBaseline
-from classifiers.model import ModelClassifier
+from classifiers.predict import ModelClassifier
 from classifiers.safety import RulesError, SafetyNet, load_rules
-from classifiers.store import ModelError, ModelStore, read_model, shipped_dir
+from classifiers.store import ModelError, ModelStore, read_predictor, shipped_dir
 from classifiers.text import scan_text
 from classifiers.types import Classification, Classifier, ClassifierInput
 from daemon.config import ClassifierConfig, ConfigError
@@ -61,13 +65,13 @@ def _usable_model(
     version = store.current()
     if version is not None:
         try:
-            loaded = store.load(version)
-            return ModelClassifier(loaded.pipeline, loaded.info.version, safety, review_below)
+            loaded = store.load_predictor(version)
+            return ModelClassifier(loaded.predictor, loaded.info.version, safety, review_below)
         except ModelError as exc:
             log.error("classifier.current_unusable", version=version, error=str(exc))
     try:
-        loaded = read_model(shipped_dir())
-        return ModelClassifier(loaded.pipeline, loaded.info.version, safety, review_below)
+        loaded = read_predictor(shipped_dir())
+        return ModelClassifier(loaded.predictor, loaded.info.version, safety, review_below)
     except ModelError as exc:
         log.error("classifier.shipped_unusable", error=str(exc))
     return None
@@ -107,6 +111,11 @@ class ReloadingClassifier:
     def version(self) -> str:
         return self._active.version
 
+    @property
+    def active(self) -> Classifier:
+        """The classifier in use now: a ModelClassifier, or the FlaggedBaseline."""
+        return self._active
+
     def _reload_if_promoted(self) -> None:
         now = self.clock()
         if now - self._checked_at < CHECK_EVERY_SECONDS:
@@ -118,7 +127,9 @@ class ReloadingClassifier:
         self._pointer = pointer  # a version that fails is not retried until the next change
         version = self.store.current()
         try:
-            loaded = self.store.load(version) if version else read_model(shipped_dir())
+            loaded = (
+                self.store.load_predictor(version) if version else read_predictor(shipped_dir())
+            )
         except ModelError as exc:
             log.error(
                 "classifier.reload_failed",
@@ -129,7 +140,7 @@ class ReloadingClassifier:
             return
         previous = self._active.version
         self._active = ModelClassifier(
-            loaded.pipeline, loaded.info.version, self.safety, self.review_below
+            loaded.predictor, loaded.info.version, self.safety, self.review_below
         )
         log.info("classifier.reloaded", version=loaded.info.version, previous=previous)
 

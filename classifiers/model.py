@@ -1,4 +1,7 @@
-"""The trained model: its scikit-learn pipeline designs and the Classifier built from one.
+"""The trained model's scikit-learn pipeline designs (for training).
+
+`ModelClassifier`, the Classifier built from a fitted model, lives in classifiers.predict
+(no scikit-learn there) and is re-exported here for existing callers.
 
 Features are word 1-2-gram TF-IDF plus character 3-5-gram TF-IDF (sublinear tf, so a
 repeated word counts less than a new one; character n-grams so spelling slips, plurals and
@@ -7,11 +10,9 @@ unseen words still share evidence), from the hashed counts in classifiers.featur
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.linear_model import LogisticRegression
@@ -19,9 +20,9 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
 from classifiers.features import CharNgramHasher, WordNgramHasher
-from classifiers.safety import SafetyNet
-from classifiers.text import model_text, scan_text
-from classifiers.types import Classification, ClassifierInput
+from classifiers.predict import ModelClassifier
+
+__all__ = ["DEFAULT_DESIGN", "DESIGNS", "ModelClassifier"]
 
 
 def _features() -> FeatureUnion:
@@ -55,51 +56,3 @@ DESIGNS: dict[str, tuple[str, Callable[[], FeatureUnion], Callable[[], Any]]] = 
     ),
 }
 DEFAULT_DESIGN = "svm-sigmoid"
-
-
-class ModelClassifier:
-    """A fitted pipeline and the safety net: implements classifiers.types.Classifier."""
-
-    def __init__(
-        self, pipeline: Pipeline, version: str, safety: SafetyNet, review_below: float
-    ) -> None:
-        self.pipeline = pipeline
-        self._version = version
-        self.safety = safety
-        self.review_below = review_below
-        self.labels: tuple[str, ...] = tuple(str(c) for c in pipeline.classes_)
-        self._safeguarding = (
-            self.labels.index("safeguarding") if "safeguarding" in self.labels else None
-        )
-
-    @property
-    def version(self) -> str:
-        return self._version
-
-    def probabilities(self, items: Sequence[ClassifierInput]) -> npt.NDArray[np.float64]:
-        """Return calibrated probabilities, one row per item, columns in `self.labels` order."""
-        texts = [model_text(item.subject, item.body) for item in items]
-        return np.asarray(self.pipeline.predict_proba(texts), dtype=np.float64)
-
-    def classify(self, items: Sequence[ClassifierInput]) -> list[Classification]:
-        """Label every item; flags and reasons say when the safety net fired."""
-        if not items:
-            return []
-        probabilities = self.probabilities(items)
-        out = []
-        for item, row in zip(items, probabilities, strict=True):
-            best = int(row.argmax())
-            confidence = float(row[best])
-            risk = float(row[self._safeguarding]) if self._safeguarding is not None else 0.0
-            reasons = self.safety.reasons(scan_text(item.subject, item.body), risk)
-            out.append(
-                Classification(
-                    label=self.labels[best],
-                    confidence=confidence,
-                    needs_review=confidence < self.review_below,
-                    model_version=self._version,
-                    flags=("safeguarding",) if reasons else (),
-                    reasons=reasons,
-                )
-            )
-        return out

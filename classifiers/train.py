@@ -1,7 +1,8 @@
 """Training and evaluation: labelled examples in, a fitted pipeline and held-out metrics out.
 
 `python -m classifiers.train compare` prints the design comparison in classifiers/README.md;
-`python -m classifiers.train ship` retrains the model shipped in classifiers/model_files/.
+`python -m classifiers.train ship` retrains the model shipped in classifiers/model_files/
+(model.skops, its compact form model.npz, and model.json).
 """
 
 from __future__ import annotations
@@ -25,7 +26,15 @@ from tqdm import tqdm
 
 from classifiers.model import DEFAULT_DESIGN, DESIGNS, ModelClassifier
 from classifiers.safety import SafetyNet, shipped_rules
-from classifiers.store import ModelInfo, new_version, shipped_dir, write_model
+from classifiers.store import (
+    COMPACT_FILE,
+    INFO_FILE,
+    MODEL_FILE,
+    ModelInfo,
+    new_version,
+    shipped_dir,
+    write_model,
+)
 from classifiers.text import model_text
 from classifiers.types import LABELS, Classifier, ClassifierInput
 
@@ -282,8 +291,11 @@ def _ship() -> None:
     target.mkdir(exist_ok=True)
     staging = target.with_name("model_files.new")
     final = write_model(staging, pipeline, info)
-    for name in ("model.skops", "model.json"):
-        (staging / name).replace(target / name)
+    if final.compact_sha256 is None:
+        (target / COMPACT_FILE).unlink(missing_ok=True)  # no stale compact form left behind
+    for name in (MODEL_FILE, COMPACT_FILE, INFO_FILE):
+        if (staging / name).exists():
+            (staging / name).replace(target / name)
     staging.rmdir()
     print(f"shipped model {final.version}: held-out macro-F1 {final.macro_f1:.3f}")
 

@@ -38,14 +38,15 @@ DRAIN_SECONDS = 20.0
 
 
 def make_preparer(config: Config, classifier: Classifier | None = None) -> Preparer:
-    """Where parsing and classification run: a child process unless configured otherwise.
+    """Where parsing and classification run: a child process unless configured otherwise
+    (the daemon's own process then never loads the model).
 
     Raises ConfigError for unreadable extra safeguarding rules, here and not in the child.
     """
     if classifier is not None:
         return InlinePreparer(classifier)
     if config.daemon.prepare_processes == 0:
-        from classifiers.loader import load_classifier  # imports scikit-learn
+        from classifiers.loader import load_classifier
 
         return InlinePreparer(load_classifier(config.daemon.state_dir, config.classifier))
     try:

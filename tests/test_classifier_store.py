@@ -4,6 +4,7 @@ untrusted files refused), promote/rollback, and the daemon's loader with hot rel
 from __future__ import annotations
 
 import json
+import logging
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,15 +12,18 @@ from pathlib import Path
 import pytest
 import skops.io as sio
 import structlog
+from click.testing import CliRunner
 from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 from structlog.testing import capture_logs
 
 from classifiers import loader
 from classifiers.baseline import KeywordBaseline
+from classifiers.compact import CompactModel
 from classifiers.model import ModelClassifier
 from classifiers.safety import SafetyNet, shipped_rules
 from classifiers.store import (
+    COMPACT_FILE,
     INFO_FILE,
     MODEL_FILE,
     ModelError,
@@ -42,6 +46,7 @@ from classifiers.train import (
     read_examples,
 )
 from classifiers.types import LABELS, ClassifierInput
+from daemon.cli import main
 from daemon.config import ClassifierConfig
 
 PER_LABEL = 8
@@ -128,6 +133,7 @@ def test_saved_model_round_trips_with_metadata(
     saved = _save(store, small, "v1")
     directory = store.root / "v1"
     assert saved.model_sha256 == sha256_file(directory / MODEL_FILE)
+    assert saved.compact_sha256 == sha256_file(directory / COMPACT_FILE)
     on_disk = json.loads((directory / INFO_FILE).read_text())
     for key in ("version", "trained_at", "labels", "training_data_sha256", "heldout_metrics"):
         assert on_disk[key]
@@ -231,11 +237,15 @@ def test_loader_uses_the_shipped_model_when_nothing_is_promoted(tmp_path: Path) 
 
 @pytest.fixture(autouse=True)
 def default_logging() -> Iterator[None]:
-    """Log capture needs structlog's defaults (an earlier CLI test may have filtered info)."""
-    saved = structlog.get_config()
+    """Log capture needs structlog's defaults (an earlier CLI test may have filtered info);
+    a CLI command run here configures logging for the process: undone after the test."""
+    saved, root = structlog.get_config(), logging.getLogger()
+    handlers, level = root.handlers[:], root.level
     structlog.reset_defaults()
     yield
     structlog.configure(**saved)
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 class FakeClock:
@@ -251,6 +261,11 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+def _compact_in_use(classifier: loader.ReloadingClassifier) -> bool:
+    active = classifier.active
+    return isinstance(active, ModelClassifier) and isinstance(active.pipeline, CompactModel)
+
+
 def test_loader_picks_up_a_promotion_without_restart(
     store: ModelStore, small: tuple[Pipeline, ModelInfo], safety: SafetyNet, clock: FakeClock
 ) -> None:
@@ -260,7 +275,14 @@ def test_loader_picks_up_a_promotion_without_restart(
     classifier = loader.ReloadingClassifier(store, safety, 0.5, clock=clock)
     item = [ClassifierInput("Repair", "Mould in the bathroom, reported three times, private text.")]
     assert classifier.classify(item)[0].model_version == "v1"
-    store.promote("v2")
+    assert _compact_in_use(classifier)
+    promoted = CliRunner().invoke(
+        main, ["model", "promote", "v2", "--state-dir", str(store.root.parent)]
+    )
+    assert promoted.exit_code == 0, promoted.stderr
+    structlog.reset_defaults()  # the command configured logging for the process
+    # The daemon reads only the compact form: without model.skops, v2 still loads.
+    (store.root / "v2" / MODEL_FILE).unlink()
     clock.now += 1.0  # pointer is looked at no more than every few seconds
     assert classifier.classify(item)[0].model_version == "v1"
     clock.now += loader.CHECK_EVERY_SECONDS
@@ -268,6 +290,7 @@ def test_loader_picks_up_a_promotion_without_restart(
         assert classifier.classify(item)[0].model_version == "v2"
     assert [e["event"] for e in events] == ["classifier.reloaded"]
     assert "private text" not in json.dumps(events)
+    assert _compact_in_use(classifier)
 
 
 def test_a_failed_reload_keeps_the_old_model(
@@ -277,7 +300,8 @@ def test_a_failed_reload_keeps_the_old_model(
     _save(store, small, "v2")
     store.promote("v1")
     classifier = loader.ReloadingClassifier(store, safety, 0.5, clock=clock)
-    (store.root / "v2" / MODEL_FILE).write_bytes(b"tampered after promotion checks")
+    # The file the daemon reads: the compact form.
+    (store.root / "v2" / COMPACT_FILE).write_bytes(b"tampered after promotion checks")
     atomic_write(store.pointer, b"v2\n")  # as if promoted by hand, bypassing the checks
     clock.now += loader.CHECK_EVERY_SECONDS
     with capture_logs() as events:
