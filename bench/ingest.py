@@ -167,6 +167,22 @@ class BacklogRun:
         return self.rate / self.raw_rate if self.raw_rate else 0.0
 
     @property
+    def rate_after_start(self) -> float:
+        """Messages per second once the daemon was working: from its first recorded row.
+
+        The raw limit pays no interpreter start, imports, schema check, preparer spawn or
+        IMAP login; this is the like-for-like figure. `rate` (the target's) includes them.
+        """
+        if not self.completed or self.first_record_seconds is None:
+            return 0.0
+        working = self.seconds - self.first_record_seconds
+        return self.messages / working if working > 0 else 0.0
+
+    @property
+    def ratio_after_start(self) -> float:
+        return self.rate_after_start / self.raw_rate if self.raw_rate else 0.0
+
+    @property
     def rss_growth_per_1000(self) -> float | None:
         """MB of RSS per 1,000 messages over the second half of the backlog (steady state).
 

@@ -36,7 +36,7 @@ class MemoryFigures:
     # Peak RSS of each kind of process in the tree: the daemon, its preparer child(ren),
     # multiprocessing's resource tracker. The tree's peak is what the target is about.
     peak_by_role: dict[str, float] = field(default_factory=dict)
-    cpu_by_role: dict[str, float] = field(default_factory=dict)  # at the last sample
+    cpu_by_role: dict[str, float] = field(default_factory=dict)  # user + system, per role
 
 
 def _role(proc: psutil.Process, root: psutil.Process) -> str:
@@ -84,7 +84,9 @@ class RssSampler:
             by_role[role] = by_role.get(role, 0.0) + one / MB
             cpu += times.user + times.system
             cpu_by_role[role] = cpu_by_role.get(role, 0.0) + times.user + times.system
-        self.figures.cpu_by_role = {role: round(s, 2) for role, s in cpu_by_role.items()}
+        totals = self.figures.cpu_by_role  # kept after a child has exited
+        for role, seconds in cpu_by_role.items():
+            totals[role] = max(totals.get(role, 0.0), round(seconds, 2))
         peaks = self.figures.peak_by_role
         for role, mb in by_role.items():
             peaks[role] = max(peaks.get(role, 0.0), round(mb, 1))

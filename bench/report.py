@@ -199,6 +199,7 @@ def _backlog_section(suite: Suite) -> list[str]:
             r.mode,
             f"{r.rate:.1f}" if r.completed else "DNF",
             f"{100 * r.ratio:.1f} %",
+            f"{r.rate_after_start:.0f} ({100 * r.ratio_after_start:.0f} %)" if r.completed else "-",
             _seconds(r.seconds if r.completed else None),
             _seconds(r.first_record_seconds),
             _seconds(r.recorded_seconds),
@@ -220,7 +221,8 @@ def _backlog_section(suite: Suite) -> list[str]:
         ]
         for r in suite.backlog
     ]
-    headers = ["msgs", "database", "mode", "msgs/s", "of raw", "total s", "1st row s"]
+    headers = ["msgs", "database", "mode", "msgs/s", "of raw", "after start-up (of raw)"]
+    headers += ["total s", "1st row s"]
     headers += ["all rows s", "acks", "CPU s (daemon + preparer)", "peak RSS MB"]
     headers += ["daemon warnings/errors"]
     out = [
@@ -362,7 +364,13 @@ def render_profile(profile: ProfileResult) -> str:
 
 _PROPERTIES: dict[type, tuple[str, ...]] = {
     RawLimit: ("rate", "fetch_rate", "parse_rate"),
-    BacklogRun: ("rate", "ratio", "rss_growth_per_1000"),
+    BacklogRun: (
+        "rate",
+        "ratio",
+        "rate_after_start",
+        "ratio_after_start",
+        "rss_growth_per_1000",
+    ),
 }
 
 
