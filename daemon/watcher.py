@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -35,6 +36,7 @@ log = structlog.get_logger("candour.watcher")
 PERMANENT_RETRY_SECONDS = 300.0
 LABEL_SCAN_SECONDS = 60.0  # how soon a message moved into a label folder is noticed
 HEALTHY_SESSION_SECONDS = 60.0
+PREPARE_AHEAD = 2  # batches handed to the preparer beyond the one being recorded
 
 
 @dataclass
@@ -93,8 +95,9 @@ class MailboxWatcher:
     def process_new(self) -> int:
         """Fetch and triage everything new in the folder. Returns how many were processed.
 
-        Pipelined: batch N+1 is fetched and handed to the preparer (parse, classify: in a
-        child process) before batch N is recorded, so the two overlap.
+        Pipelined: up to PREPARE_AHEAD batches are fetched and handed to the preparer
+        (parse, classify: in a child process) before the oldest is recorded, so the child
+        always has the next batch when it finishes one, and recording overlaps preparing.
         """
         state = self.imap.state
         assert state is not None
@@ -102,18 +105,17 @@ class MailboxWatcher:
             after = cases.last_uid(session, self.mailbox.name, state.uidvalidity)
         uids = self.imap.new_uids(after)
         preparer = self.triage.preparer
-        waiting: Batch | None = None
+        waiting: deque[Batch] = deque()
         done = 0
         for start in range(0, len(uids), self.batch_size):
             raws = list(self.imap.fetch(uids[start : start + self.batch_size]))
             if not raws:
                 continue
-            batch = preparer.submit(raws, self.mailbox.own_addresses)
-            if waiting is not None:
-                done += self._record(state.uidvalidity, waiting)
-            waiting = batch
-        if waiting is not None:
-            done += self._record(state.uidvalidity, waiting)
+            waiting.append(preparer.submit(raws, self.mailbox.own_addresses))
+            if len(waiting) > PREPARE_AHEAD:
+                done += self._record(state.uidvalidity, waiting.popleft())
+        while waiting:
+            done += self._record(state.uidvalidity, waiting.popleft())
         return done
 
     def _record(self, uidvalidity: int, batch: Batch) -> int:
