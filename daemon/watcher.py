@@ -30,12 +30,14 @@ from daemon.preparer import Batch
 from daemon.values import Outcome, Result
 from models import cases, outbox
 from models.corrections import relabel_by_message_id
+from models.database import DatabaseError
 
 log = structlog.get_logger("candour.watcher")
 
 PERMANENT_RETRY_SECONDS = 300.0
 LABEL_SCAN_SECONDS = 60.0  # how soon a message moved into a label folder is noticed
 HEALTHY_SESSION_SECONDS = 60.0
+ANALYZE_FIRST_AT = 1000  # messages recorded before the first refresh of planner statistics
 PREPARE_AHEAD = 2  # batches handed to the preparer beyond the one being recorded
 
 
@@ -70,6 +72,7 @@ class MailboxWatcher:
         self._label_folders: dict[str, str] | None = None
         self._last_label_scan = 0.0
         self._backoff = wait_exponential_jitter(initial=1, max=120, jitter=1)
+        self._analyze_at = ANALYZE_FIRST_AT
 
     # -- one cycle ------------------------------------------------------------------------
 
@@ -133,6 +136,14 @@ class MailboxWatcher:
         for r in results:
             self.health.outcomes[r.outcome.value] = self.health.outcomes.get(r.outcome.value, 0) + 1
         self.health.processed += len(results)
+        if self.health.processed >= self._analyze_at:
+            # The tables grew fast (a backlog): fresh planner statistics, at 1,000, 2,000,
+            # 4,000... messages, so a few times per backlog and never again in steady state.
+            self._analyze_at *= 2
+            try:
+                self.triage.db.refresh_statistics()
+            except DatabaseError as exc:
+                log.warning("database.analyze_failed", error=str(exc))
 
     def append_sent_copies(self) -> int:
         """Put copies of what was sent into the Sent folder so staff see them."""

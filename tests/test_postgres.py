@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from models.database import Database
 from tests.conftest import Setup, make_mail
@@ -39,3 +40,51 @@ def test_daemon_on_postgresql_acknowledges_once(setup: Setup, pg_url: str, tmp_p
     assert [m.rcpt_tos for m in setup.outgoing()] == [["pat.pg@example.net"]]
     [case] = setup.cases()
     assert case["acknowledged_at"] is not None
+
+
+def test_refreshed_statistics_let_the_batch_lookups_use_their_index(pg_url: str) -> None:
+    """Without statistics PostgreSQL filters the whole mailbox for the dedupe lookup."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert, select
+
+    from models.schema import Message
+
+    db = Database(pg_url)
+    db.upgrade()
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "mailbox": "main",
+            "uidvalidity": 1,
+            "uid": i,
+            "dedupe_key": f"mid:{i}@example.net",
+            "message_id": f"{i}@example.net",
+            "content_sha256": "0" * 64,
+            "case_id": None,
+            "outcome": "automatic",
+            "reason": None,
+            "sender": "",
+            "subject": "",
+            "received_at": now,
+            "recorded_at": now,
+            "raw": b"x" * 500,
+            "flagged": True,
+        }
+        for i in range(20_000)
+    ]
+    lookup = select(Message.dedupe_key).where(
+        Message.mailbox == "main",
+        Message.dedupe_key.in_([f"mid:{i}@example.net" for i in range(0, 20_000, 100)]),
+    )
+    with db.transaction() as session:
+        session.execute(insert(Message), rows)
+
+    def plan() -> str:
+        with db.reader() as session:
+            compiled = lookup.compile(session.bind, compile_kwargs={"literal_binds": True})
+            return "\n".join(r[0] for r in session.execute(text(f"EXPLAIN {compiled}")))
+
+    db.refresh_statistics()
+    assert "uq_message_dedupe" in plan()
+    db.dispose()
