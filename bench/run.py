@@ -50,6 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--huge", action="store_true", help="also a 100,000-message backlog")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     parser.add_argument(
         "--once-mode",
         choices=("none", "small", "sqlite", "all"),
@@ -107,7 +108,8 @@ def _plan(args: argparse.Namespace, postgres: bool) -> list[tuple[int, str, bool
     sizes = list(dict.fromkeys([*args.sizes, *([HUGE] if args.huge else [])]))
     plan = []
     for size in sizes:
-        for database in ("sqlite", "postgresql") if postgres else ("sqlite",):
+        databases = ("sqlite", "postgresql") if postgres else ("sqlite",)
+        for database in [d for d in databases if not (args.no_sqlite and d == "sqlite")]:
             plan.append((size, database, False))
             once = {
                 "none": False,
