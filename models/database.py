@@ -126,7 +126,14 @@ class Database:
             return
         try:
             with self.engine.connect() as connection:
-                connection.exec_driver_sql('ANALYZE message, outbox, "case", case_event')
+                # The columns the daemon looks rows up by; not the raw message bytes,
+                # which would make ANALYZE read every sampled message in full.
+                connection.exec_driver_sql(
+                    "ANALYZE message (mailbox, uidvalidity, uid, dedupe_key, message_id,"
+                    " case_id, flagged), outbox (mailbox, case_id, status, not_before,"
+                    ' recipient, created_at, message_id, once_key, sent_copy), "case",'
+                    " case_event (case_id)"
+                )
                 connection.commit()
         except OperationalError as exc:
             raise DatabaseError(f"cannot ANALYZE {self.safe_url}: {exc.orig}") from exc
