@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import secrets
 import sys
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -298,18 +296,6 @@ class CompactModel:
                         handle, np.asarray(array, order="C"), allow_pickle=False
                     )
         return buffer.getvalue()
-
-    def save(self, path: Path) -> None:
-        """Write the model to `path` (replaced atomically). Raises OSError."""
-        temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-        try:
-            with temporary.open("wb") as handle:
-                handle.write(self.to_bytes())
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, path)
-        finally:
-            temporary.unlink(missing_ok=True)
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, npt.NDArray[Any]]) -> CompactModel:

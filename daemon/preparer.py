@@ -23,7 +23,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
@@ -99,7 +99,9 @@ class Batch:
 
     raws: list[RawMessage]
     own_addresses: frozenset[str]
-    future: Future[list[Prepared]]
+    # Its result is the preparer's own form (Prepared, or Stages from a child): only the
+    # preparer that made the batch reads it, in result().
+    future: Future[Any]
 
 
 class Preparer(Protocol):
@@ -132,7 +134,8 @@ class InlinePreparer:
         return Batch(list(raws), own_addresses, future)
 
     def result(self, batch: Batch) -> list[Prepared]:
-        return batch.future.result()
+        prepared: list[Prepared] = batch.future.result()
+        return prepared
 
     def close(self) -> None:
         return None
@@ -198,11 +201,11 @@ class ProcessPreparer:
         if self._broken():
             self._restart()
         future = self._pool.submit(self._task, list(raws), own_addresses)
-        return Batch(list(raws), own_addresses, future)  # type: ignore[arg-type]
+        return Batch(list(raws), own_addresses, future)
 
     def result(self, batch: Batch) -> list[Prepared]:
         try:
-            stages: list[Stages] = batch.future.result()  # type: ignore[assignment]
+            stages: list[Stages] = batch.future.result()
         except BrokenProcessPool:
             log.error("preparer.crashed", count=len(batch.raws))
             return self._one_by_one(batch.raws, batch.own_addresses)
