@@ -269,8 +269,14 @@ def write_config(
     password_env: str = "CANDOUR_TEST_IMAP_PASSWORD",
     idle_renew_seconds: int = 60,
     imap_timeout: int = 10,
+    reminders: bool = False,
 ) -> Path:
-    """A daemon configuration for one mailbox on the private stack (tests, demo, bench)."""
+    """A daemon configuration for one mailbox on the private stack (tests, demo, bench).
+
+    The daily digests are off unless `reminders`: they go out from 08:30 on working days,
+    so with them on, what a run sends would depend on the time of day (digests are
+    tested with a settable clock in tests/test_reminders.py).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         f"""
@@ -302,6 +308,9 @@ password_env = "{password_env}"
 idle_renew_seconds = {idle_renew_seconds}
 poll_seconds = 1
 timeout = {imap_timeout}
+
+[mailbox.reminders]
+enabled = {"true" if reminders else "false"}
 """
     )
     return path
