@@ -190,12 +190,16 @@ class ProcessPreparer:
         self._pool = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
+        pool = ProcessPoolExecutor(
             max_workers=self._processes,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_child_start,
             initargs=self._args,
         )
+        # Children are spawned on the first submit: start them now, so that they import
+        # and load the model while the daemon checks its schema and logs in to IMAP.
+        pool.submit(self._task, [], frozenset())
+        return pool
 
     def submit(self, raws: Sequence[RawMessage], own_addresses: frozenset[str]) -> Batch:
         if self._broken():

@@ -38,7 +38,8 @@ PERMANENT_RETRY_SECONDS = 300.0
 LABEL_SCAN_SECONDS = 60.0  # how soon a message moved into a label folder is noticed
 HEALTHY_SESSION_SECONDS = 60.0
 ANALYZE_FIRST_AT = 1000  # messages recorded before the first refresh of planner statistics
-PREPARE_AHEAD = 2  # batches handed to the preparer beyond the one being recorded
+PREPARE_AHEAD = 2
+FIRST_BATCH = 50  # batches handed to the preparer beyond the one being recorded
 
 
 @dataclass
@@ -107,11 +108,17 @@ class MailboxWatcher:
         with self.triage.db.reader() as session:
             after = cases.last_uid(session, self.mailbox.name, state.uidvalidity)
         uids = self.imap.new_uids(after)
+        if not uids:
+            return 0
         preparer = self.triage.preparer
         waiting: deque[Batch] = deque()
         done = 0
-        for start in range(0, len(uids), self.batch_size):
-            raws = list(self.imap.fetch(uids[start : start + self.batch_size]))
+        # A small first batch: the first rows are recorded while the next batches prepare.
+        first = min(FIRST_BATCH, self.batch_size)
+        starts = [0, *range(first, len(uids), self.batch_size)]
+        ends = [*starts[1:], len(uids)]
+        for start, end in zip(starts, ends, strict=True):
+            raws = list(self.imap.fetch(uids[start:end]))
             if not raws:
                 continue
             waiting.append(preparer.submit(raws, self.mailbox.own_addresses))

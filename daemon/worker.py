@@ -79,10 +79,14 @@ class Worker:
         Raises ConfigError (unreadable secrets) or DatabaseError.
         """
         clock = clock or SystemClock()
-        db = Database(config.database.url)
-        db.upgrade()
-        preparer = make_preparer(config, classifier)
-        secret = reply_secret(config)
+        preparer = make_preparer(config, classifier)  # the child loads while we go on
+        try:
+            db = Database(config.database.url)
+            db.upgrade()
+            secret = reply_secret(config)
+        except BaseException:
+            preparer.close()
+            raise
         watchers = []
         for mailbox in config.mailbox:
             triage = Triage(mailbox, db, preparer, clock, secret=secret)
