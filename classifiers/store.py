@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from classifiers.compact import PROBE_TEXTS, CompactModel
+from classifiers import export
+from classifiers.compact import CompactModel
 from classifiers.types import LABELS
 
 if TYPE_CHECKING:
@@ -265,8 +266,8 @@ def compact_form(pipeline: Pipeline) -> CompactModel:
 
     Raises ValueError when its structure is not supported or the probabilities differ.
     """
-    model = CompactModel.from_pipeline(pipeline)
-    largest, differing = model.differences(pipeline, PROBE_TEXTS)
+    model = export.from_pipeline(pipeline)
+    largest, differing = export.differences(model, pipeline, export.PROBE_TEXTS)
     if largest > COMPACT_TOLERANCE or differing:
         raise ValueError(
             f"its probabilities differ from the pipeline's by up to {largest:.2e} "
@@ -307,7 +308,7 @@ def _write_info(directory: Path, info: ModelInfo) -> None:
 def add_compact(directory: Path) -> ModelInfo:
     """Write model.npz for the (verified) model.skops in `directory` and record its sha256
     in model.json, every other field unchanged; returns the new metadata. For models saved
-    before the compact form existed, and the shipped model (`python -m classifiers.compact`).
+    before the compact form existed, and the shipped model (`python -m classifiers.export`).
 
     Raises ModelError (see read_model), ValueError when the pipeline has no compact form
     that predicts like it, or OSError.

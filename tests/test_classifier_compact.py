@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from sklearn.pipeline import Pipeline
 
-from classifiers import compact as compact_module
-from classifiers import hashing, loader
-from classifiers.compact import PROBE_TEXTS, CompactModel
+from classifiers import export, hashing, loader
+from classifiers.compact import CompactModel
+from classifiers.export import PROBE_TEXTS
 from classifiers.model import DESIGNS
 from classifiers.predict import ModelClassifier
 from classifiers.safety import SafetyNet, shipped_rules
@@ -107,17 +107,17 @@ def trained(request: pytest.FixtureRequest) -> Pipeline:
 def test_freshly_trained_models_predict_the_same_in_compact_form(
     trained: Pipeline, heldout_texts: list[str]
 ) -> None:
-    model = CompactModel.from_pipeline(trained)
+    model = export.from_pipeline(trained)
     assert_same_predictions(trained, model, heldout_texts)
     assert_same_predictions(trained, model, list(PROBE_TEXTS))
     # Through the file format too, and the bytes are the same every time.
     data = model.to_bytes()
-    assert data == CompactModel.from_pipeline(trained).to_bytes()
+    assert data == export.from_pipeline(trained).to_bytes()
     assert_same_predictions(trained, CompactModel.from_bytes(data), heldout_texts)
 
 
 def test_batches_of_every_size_give_the_same_rows(trained: Pipeline) -> None:
-    model = CompactModel.from_pipeline(trained)
+    model = export.from_pipeline(trained)
     texts = [*PROBE_TEXTS, "", "Bins not collected again", "\ud800 lone surrogate \udfff"]
     whole = model.predict_proba(texts)
     assert_same_predictions(trained, model, texts)
@@ -226,7 +226,7 @@ def test_a_compact_file_for_other_labels_is_refused(
 ) -> None:
     directory = _save(store, small, "v1")
     other = fit(_subset("train", ("complaint", "feedback"), 10))
-    data = CompactModel.from_pipeline(other).to_bytes()
+    data = export.from_pipeline(other).to_bytes()
     (directory / COMPACT_FILE).write_bytes(data)
     _forge(directory, compact_sha256=hashlib.sha256(data).hexdigest())
     with pytest.raises(ModelIntegrityError, match="not a Candour classifier"):
@@ -258,7 +258,7 @@ def test_a_pipeline_without_a_compact_form_is_saved_with_skops_only(
     def unsupported(pipeline: object) -> CompactModel:
         raise ValueError("unsupported final step")
 
-    monkeypatch.setattr(CompactModel, "from_pipeline", staticmethod(unsupported))
+    monkeypatch.setattr(export, "from_pipeline", unsupported)
     pipeline, info = small
     with pytest.warns(RuntimeWarning, match=r"saving without model\.npz: unsupported"):
         saved = store.save(pipeline, info.model_copy(update={"version": "v1"}))
@@ -275,11 +275,11 @@ def test_the_compact_command_adds_the_compact_form_to_a_model_directory(
     before = read_info(directory)
     (directory / COMPACT_FILE).unlink()
     _forge(directory, compact_sha256=None)
-    assert compact_module.main([str(directory)]) == 0
+    assert export.main([str(directory)]) == 0
     assert "0 different labels" in capsys.readouterr().out
     assert (directory / COMPACT_FILE).read_bytes() == expected  # deterministic
     assert read_info(directory) == before  # only compact_sha256 was added back
-    assert compact_module.main([]) == 2
+    assert export.main([]) == 2
 
 
 def test_unsupported_pipelines_are_refused_by_name() -> None:
@@ -288,9 +288,9 @@ def test_unsupported_pipelines_are_refused_by_name() -> None:
 
     pipeline = Pipeline([("features", "passthrough"), ("model", "passthrough")])
     with pytest.raises(ValueError, match="not a fitted Candour pipeline"):
-        CompactModel.from_pipeline(pipeline)
+        export.from_pipeline(pipeline)
     with pytest.raises(ValueError, match="not a fitted Candour pipeline"):
-        CompactModel.from_pipeline(Other())
+        export.from_pipeline(Other())
 
 
 NO_SKLEARN = """
