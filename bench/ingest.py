@@ -9,20 +9,26 @@ sink until every message is recorded and every acknowledgement has arrived.
 
 from __future__ import annotations
 
+import os
+import resource
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil  # type: ignore[import-untyped]
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from bench.process import Daemon
-from bench.stack import Mailbox, write_config
+from bench.stack import Mailbox, Sink, write_config
 from daemon.parse import parse_message
-from tests.mailstack import SmtpSink
 
+# The probe reads the daemon's database ten times a second around the moments that are
+# timed (the first row, the end) and twice a second in between: its count queries scan
+# tables that reach 100,000 rows, on the cores the daemon is measured on.
 POLL_SECONDS = 0.1
+POLL_SECONDS_MIDWAY = 0.5
 _PROGRESS = text(
     "SELECT (SELECT count(*) FROM message), (SELECT count(*) FROM outbox), "
     "(SELECT count(*) FROM outbox WHERE status = 'sent'), "
@@ -130,6 +136,43 @@ class DatabaseProbe:
             self._engine.dispose()
 
 
+@dataclass(frozen=True)
+class CpuMark:
+    """Whole-machine busy CPU and the benchmark process's own CPU, at one moment."""
+
+    busy: float  # core-seconds the machine spent not idle since boot
+    own: float  # user + system CPU of this process (sink, probe, sampler threads)
+    at: float
+
+    @classmethod
+    def now(cls) -> CpuMark:
+        times = psutil.cpu_times()
+        idle = times.idle + getattr(times, "iowait", 0.0)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return cls(sum(times) - idle, usage.ru_utime + usage.ru_stime, time.monotonic())
+
+
+@dataclass(frozen=True)
+class CpuAccount:
+    """Where the machine's cores went during a backlog run, in core-seconds."""
+
+    cores: int
+    wall: float
+    busy: float  # the whole machine
+    daemon: float
+    preparer: float
+    harness: float  # this benchmark process: SMTP sink, progress probe, memory sampler
+
+    @property
+    def other(self) -> float:
+        """Dovecot, PostgreSQL, the kernel and anything else running."""
+        return max(0.0, self.busy - self.daemon - self.preparer - self.harness)
+
+    @property
+    def idle(self) -> float:
+        return max(0.0, self.cores * self.wall - self.busy)
+
+
 @dataclass
 class BacklogRun:
     """One daemon run over a seeded backlog; times are seconds from process start."""
@@ -156,6 +199,7 @@ class BacklogRun:
     # (seconds, messages recorded, RSS MB), about once a second
     timeline: list[tuple[float, int, float]] = field(default_factory=list)
     breakdown: dict[str, dict[str, int]] = field(default_factory=dict)
+    cpu_account: CpuAccount | None = None  # from start until every ack arrived
     note: str = ""
 
     @property
@@ -198,7 +242,7 @@ class BacklogRun:
 def run_backlog(
     *,
     mailbox: Mailbox,
-    sink: SmtpSink,
+    sink: Sink,
     db_url: str,
     database: str,
     messages: int,
@@ -216,7 +260,18 @@ def run_backlog(
     probe = DatabaseProbe(db_url)
     try:
         with Daemon(config, workdir / "daemon.log", once=once) as daemon:
+            start = CpuMark.now()
             _watch(daemon, probe, sink, result, timeout)
+            if result.completed:
+                end, memory = CpuMark.now(), daemon.memory()
+                result.cpu_account = CpuAccount(
+                    cores=os.cpu_count() or 1,
+                    wall=round(end.at - start.at, 2),
+                    busy=round(end.busy - start.busy, 1),
+                    daemon=memory.cpu_by_role.get("daemon", 0.0),
+                    preparer=memory.cpu_by_role.get("preparer", 0.0),
+                    harness=round(end.own - start.own, 1),
+                )
             if once and daemon.process is not None:
                 try:
                     daemon.process.wait(max(60.0, timeout / 4))
@@ -241,7 +296,7 @@ def run_backlog(
 
 
 def _watch(
-    daemon: Daemon, probe: DatabaseProbe, sink: SmtpSink, result: BacklogRun, timeout: float
+    daemon: Daemon, probe: DatabaseProbe, sink: Sink, result: BacklogRun, timeout: float
 ) -> None:
     """Poll until every message is recorded and every acknowledgement delivered."""
     deadline = daemon.started_at + timeout
@@ -250,7 +305,7 @@ def _watch(
         exited = daemon.exit_status is not None
         now = time.monotonic() - daemon.started_at
         progress = probe.progress()
-        received = len(sink.messages)
+        received = sink.count
         if result.first_record_seconds is None and progress.messages > 0:
             result.first_record_seconds = round(now, 3)
         if result.recorded_seconds is None and progress.messages >= result.messages:
@@ -276,10 +331,13 @@ def _watch(
         if exited:
             result.note = f"daemon exited ({daemon.exit_status}) before finishing"
             return
+        midway = result.first_record_seconds is not None and (
+            progress.messages < 0.95 * result.messages
+        )
         if time.monotonic() > deadline:
             result.note = (
                 f"timeout after {timeout:.0f} s: {progress.messages}/{result.messages} "
                 f"recorded, {progress.sent}/{progress.outbox} sent"
             )
             return
-        time.sleep(POLL_SECONDS)
+        time.sleep(POLL_SECONDS_MIDWAY if midway else POLL_SECONDS)

@@ -18,8 +18,7 @@ from pathlib import Path
 
 from bench.corpus import BenchMail, Corpus
 from bench.process import Daemon
-from bench.stack import Mailbox, write_config
-from tests.mailstack import SmtpSink
+from bench.stack import Mailbox, Sink, write_config
 
 WARM_UP_SECONDS = 60.0
 SETTLE_SECONDS = 30.0
@@ -56,11 +55,11 @@ def _in_reply_to(data: bytes) -> str:
     return " ".join(str(value).split()).strip("<>")
 
 
-def _ack_times(sink: SmtpSink) -> dict[str, float]:
+def _ack_times(sink: Sink) -> dict[str, float]:
     return {_in_reply_to(m.data): m.at for m in sink.messages}
 
 
-def _wait_for_ack(sink: SmtpSink, message_id: str, timeout: float) -> bool:
+def _wait_for_ack(sink: Sink, message_id: str, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if message_id in _ack_times(sink):
@@ -72,7 +71,7 @@ def _wait_for_ack(sink: SmtpSink, message_id: str, timeout: float) -> bool:
 def measure_latency(
     *,
     mailbox: Mailbox,
-    sink: SmtpSink,
+    sink: Sink,
     db_url: str,
     database: str,
     workdir: Path,

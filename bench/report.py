@@ -17,7 +17,7 @@ from typing import Any
 
 import psutil  # type: ignore[import-untyped]
 
-from bench.ingest import BacklogRun, RawLimit
+from bench.ingest import BacklogRun, CpuAccount, RawLimit
 from bench.latency import LatencyResult
 from bench.profiling import ProfileResult
 
@@ -235,6 +235,41 @@ def _backlog_section(suite: Suite) -> list[str]:
     return out
 
 
+def _cpu_section(suite: Suite) -> list[str]:
+    """Where the cores went in each backlog run: the daemon is not alone on the machine."""
+    rows = []
+    for r in suite.backlog:
+        a = r.cpu_account
+        if a is None:
+            continue
+        total = a.cores * a.wall
+
+        def share(seconds: float, total: float = total) -> str:
+            return f"{seconds:.1f} ({100 * seconds / total:.0f} %)" if total else "-"
+
+        rows.append(
+            [
+                f"{r.messages:,}",
+                r.database,
+                r.mode,
+                f"{total:.1f}",
+                share(a.daemon),
+                share(a.preparer),
+                share(a.harness),
+                share(a.other),
+                share(a.idle),
+            ]
+        )
+    if not rows:
+        return []
+    headers = ["msgs", "database", "mode", "cores x wall s", "daemon", "preparer"]
+    headers += ["benchmark (sink, probe, sampler)", "other (Dovecot, DB server, kernel)", "idle"]
+    return [
+        "CPU account of the backlog runs: core-seconds from start until every ack arrived",
+        table(headers, rows),
+    ]
+
+
 def _latency_section(suite: Suite) -> list[str]:
     rows = [
         [
@@ -287,8 +322,9 @@ def _memory_section(suite: Suite) -> list[str]:
     headers += ["MB per 1,000 (2nd half)", "est. at 100,000 MB"]
     headers += ["peak per process: daemon / preparer / tracker"]
     return [
-        "Memory: daemon RSS (process tree, sampled every 50 ms); growth measured over the "
-        "second half of the backlog, estimate = peak + growth x remaining messages",
+        "Memory: daemon RSS (process tree, sampled every 200 ms; per process: the kernel's "
+        "high-water mark); growth measured over the second half of the backlog, "
+        "estimate = peak + growth x remaining messages",
         table(headers, rows),
     ]
 
@@ -312,6 +348,7 @@ def render(suite: Suite) -> str:
     sections = [
         (bool(suite.raw), _raw_section),
         (bool(suite.backlog), _backlog_section),
+        (any(r.cpu_account for r in suite.backlog), _cpu_section),
         (bool(suite.latency), _latency_section),
         (bool(suite.backlog), _memory_section),
     ]
@@ -364,6 +401,7 @@ def render_profile(profile: ProfileResult) -> str:
 
 _PROPERTIES: dict[type, tuple[str, ...]] = {
     RawLimit: ("rate", "fetch_rate", "parse_rate"),
+    CpuAccount: ("other", "idle"),
     BacklogRun: (
         "rate",
         "ratio",

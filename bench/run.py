@@ -70,6 +70,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--profile-size", type=int, default=10_000, help="(default 10000)")
     parser.add_argument("--seed", type=int, default=20260105, help="corpus seed")
     parser.add_argument(
+        "--sink",
+        choices=("lean", "aiosmtpd"),
+        default="lean",
+        help="SMTP sink: bench.sink's lean receiver (default) or the tests' aiosmtpd one",
+    )
+    parser.add_argument(
         "--min-rate",
         type=float,
         default=10.0,
@@ -140,7 +146,10 @@ def run_backlogs(suite: Suite, stack: Stack, args: argparse.Namespace, work: Pat
             suite.raw[size] = raw_limit(mailbox)
             print(f"[{size:,}] raw limit {suite.raw[size].rate:.0f} msgs/s")
         print(f"[{size:,}] daemon {mode} on {database} ...", flush=True)
-        with stack.sink() as sink, _database(database, work / label, label, args.keep_work) as url:
+        with (
+            stack.sink(args.sink) as sink,
+            _database(database, work / label, label, args.keep_work) as url,
+        ):
             result = run_backlog(
                 mailbox=mailbox,
                 sink=sink,
@@ -160,7 +169,7 @@ def run_backlogs(suite: Suite, stack: Stack, args: argparse.Namespace, work: Pat
 def run_latency(suite: Suite, stack: Stack, args: argparse.Namespace, work: Path) -> None:
     print(f"latency: {args.latency_count} messages at {args.latency_rate:g}/s on SQLite ...")
     with (
-        stack.sink() as sink,
+        stack.sink(args.sink) as sink,
         _database("sqlite", work / "latency", "latency", args.keep_work) as url,
     ):
         result = measure_latency(

@@ -1,4 +1,4 @@
-"""The benchmark's servers: the tests' private Dovecot and SMTP sink, mailboxes, databases.
+"""The benchmark's servers: the tests' private Dovecot, an SMTP sink, mailboxes, databases.
 
 Everything listens on 127.0.0.1 and everything started here is stopped by the context
 managers, also on Ctrl-C. Mailboxes are fresh Dovecot accounts (one per measurement);
@@ -15,13 +15,15 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import imapclient
 import psycopg
 from psycopg import sql
 
+from bench.sink import LeanSink
 from tests import mailstack
-from tests.mailstack import Dovecot, SmtpSink
+from tests.mailstack import Dovecot, Received, SmtpSink
 
 PASSWORD_ENV = "CANDOUR_BENCH_IMAP_PASSWORD"
 PASSWORD = "secret"
@@ -75,6 +77,20 @@ def seed(mailbox: Mailbox, messages: Iterable[bytes], per_command: int = 100) ->
     return SeedStats(count, size, time.perf_counter() - started)
 
 
+class Sink(Protocol):
+    """What the benchmark reads from an SMTP sink (bench.sink.LeanSink or SmtpSink)."""
+
+    port: int
+
+    @property
+    def messages(self) -> list[Received]: ...
+
+    @property
+    def count(self) -> int: ...
+
+    def stop(self) -> None: ...
+
+
 class Stack:
     """A private Dovecot for the whole benchmark; sinks and mailboxes made on demand."""
 
@@ -101,9 +117,10 @@ class Stack:
 
     @staticmethod
     @contextlib.contextmanager
-    def sink() -> Iterator[SmtpSink]:
-        """A fresh SMTP sink, so each measurement counts only its own acknowledgements."""
-        sink = SmtpSink().start()
+    def sink(kind: str = "lean") -> Iterator[Sink]:
+        """A fresh SMTP sink, so each measurement counts only its own acknowledgements:
+        bench.sink's lean receiver, or the tests' aiosmtpd one ("aiosmtpd")."""
+        sink: Sink = LeanSink().start() if kind == "lean" else SmtpSink().start()
         try:
             yield sink
         finally:

@@ -236,6 +236,11 @@ class SmtpSink:
         with self._handler.lock:
             return list(self._handler.received)
 
+    @property
+    def count(self) -> int:
+        with self._handler.lock:
+            return len(self._handler.received)
+
     def to(self, address: str) -> list[Received]:
         return [m for m in self.messages if address in m.rcpt_tos]
 
