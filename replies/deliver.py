@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
+from sqlalchemy.orm import Session
 
 from daemon.clock import Clock
 from models import outbox
@@ -31,7 +32,7 @@ class OutboxSender:
         mailer: Mailer,
         clock: Clock,
         on_sent: Callable[[str], None] = lambda mailbox: None,
-        batch: int = 64,
+        batch: int = 256,
     ) -> None:
         self._db = db
         self._mailer = mailer
@@ -51,25 +52,38 @@ class OutboxSender:
         with self._db.transaction() as session:
             return outbox.claim_due(session, self._clock.now(), self._batch)
 
-    def _record(self, verdicts: list[tuple[outbox.Delivery, SendResult]]) -> None:
-        """Record a batch of verdicts in one transaction (one commit, not one per message)."""
+    def _record_and_claim(
+        self, verdicts: list[tuple[outbox.Delivery, SendResult]]
+    ) -> list[outbox.Delivery]:
+        """Record a batch of verdicts and claim the next batch, in one transaction.
+
+        One commit per batch, not one per message, and not two per batch: while the
+        watcher records a backlog, every write transaction may wait for the database's
+        write lock (SQLite has one), so the outbox keeps up by asking for it once.
+        """
         now = self._clock.now()
         with self._db.transaction() as session:
-            outbox.mark_sent_many(session, [d.id for d, r in verdicts if r.verdict == "sent"], now)
-            for delivery, result in verdicts:
-                if result.verdict == "sent":
-                    continue
-                if result.verdict == "in_doubt":
-                    outbox.mark_in_doubt(session, delivery.id, result.detail)
-                else:
-                    permanent = result.verdict == "refused" or delivery.attempts >= MAX_ATTEMPTS
-                    outbox.mark_retry(
-                        session,
-                        delivery.id,
-                        now + retry_delay(delivery.attempts),
-                        result.detail,
-                        permanent=permanent,
-                    )
+            self._record(session, verdicts, now)
+            return outbox.claim_due(session, now, self._batch)
+
+    def _record(
+        self, session: Session, verdicts: list[tuple[outbox.Delivery, SendResult]], now: datetime
+    ) -> None:
+        outbox.mark_sent_many(session, [d.id for d, r in verdicts if r.verdict == "sent"], now)
+        for delivery, result in verdicts:
+            if result.verdict == "sent":
+                continue
+            if result.verdict == "in_doubt":
+                outbox.mark_in_doubt(session, delivery.id, result.detail)
+            else:
+                permanent = result.verdict == "refused" or delivery.attempts >= MAX_ATTEMPTS
+                outbox.mark_retry(
+                    session,
+                    delivery.id,
+                    now + retry_delay(delivery.attempts),
+                    result.detail,
+                    permanent=permanent,
+                )
 
     async def _send(self, delivery: outbox.Delivery) -> tuple[outbox.Delivery, SendResult]:
         return delivery, await self._mailer.send(
@@ -95,17 +109,16 @@ class OutboxSender:
     async def deliver_due(self) -> int:
         """Send everything due now; returns how many rows were attempted."""
         total = 0
-        while True:
-            deliveries = await asyncio.to_thread(self._claim)
-            if not deliveries:
-                return total
+        deliveries = await asyncio.to_thread(self._claim)
+        while deliveries:
             total += len(deliveries)
             verdicts = await asyncio.gather(*(self._send(d) for d in deliveries))
-            await asyncio.to_thread(self._record, list(verdicts))
+            deliveries = await asyncio.to_thread(self._record_and_claim, list(verdicts))
             for delivery, result in verdicts:
                 self._report(delivery, result)
             for mailbox in {d.mailbox for d, r in verdicts if r.verdict == "sent"}:
                 self._on_sent(mailbox)
+        return total
 
     async def run(
         self, wake: asyncio.Event, stop: asyncio.Event, idle_seconds: float = 30.0
