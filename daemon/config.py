@@ -81,9 +81,10 @@ class DaemonConfig(_Strict):
     state_dir: Path = Path("/var/lib/candour")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     batch_size: int = Field(default=200, ge=1, le=5000)
-    # Processes that parse and classify incoming mail while the daemon records the
-    # previous batch (0: do it in the daemon's own process, one core only).
-    prepare_processes: int = Field(default=1, ge=0, le=32)
+    # Processes that parse and classify incoming mail while the daemon records an earlier
+    # batch (0: do it in the daemon's own process, one core only). Two keep two cores busy
+    # in a backlog; the second is spawned only when the first is busy.
+    prepare_processes: int = Field(default=2, ge=0, le=32)
     # A secret for signing per-case reply addresses; generated in state_dir when absent.
     secret_file: Path | None = None
 
