@@ -23,7 +23,8 @@ from bench.corpus import Corpus
 from bench.ingest import raw_limit, run_backlog
 from bench.latency import measure_latency
 from bench.profiling import profile_backlog
-from bench.report import CorpusFigures, Suite, machine, render, render_profile, write_json
+from bench.report import render, render_profile
+from bench.results import CorpusFigures, Suite, machine, write_json
 from bench.stack import Stack, postgres_available, postgres_database, seed
 
 OUT = Path(__file__).resolve().parent / "out"
