@@ -136,6 +136,9 @@ class DatabaseProbe:
             self._engine.dispose()
 
 
+_NOT_BUSY = frozenset({"idle", "iowait", "guest", "guest_nice"})
+
+
 @dataclass(frozen=True)
 class CpuMark:
     """Whole-machine busy CPU and the benchmark process's own CPU, at one moment."""
@@ -146,10 +149,11 @@ class CpuMark:
 
     @classmethod
     def now(cls) -> CpuMark:
-        times = psutil.cpu_times()
-        idle = times.idle + getattr(times, "iowait", 0.0)
+        times = psutil.cpu_times()._asdict()
+        # Linux counts guest time inside user time already; idle and iowait are not busy.
+        busy = sum(v for k, v in times.items() if k not in _NOT_BUSY)
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        return cls(sum(times) - idle, usage.ru_utime + usage.ru_stime, time.monotonic())
+        return cls(busy, usage.ru_utime + usage.ru_stime, time.monotonic())
 
 
 @dataclass(frozen=True)
