@@ -80,22 +80,36 @@ def queue(
 
 
 def claim_due(session: Session, now: datetime, limit: int) -> list[Delivery]:
-    """Move up to `limit` due pending rows to `sending` and return them (commit follows)."""
-    query = (
-        select(Outbox)
+    """Move up to `limit` due pending rows to `sending` and return them (commit follows).
+
+    One statement: UPDATE ... WHERE id IN (the oldest due ids) RETURNING the rows. On
+    PostgreSQL the ids are picked FOR UPDATE SKIP LOCKED, so workers sharing the outbox
+    claim disjoint rows; SQLite has one writer at a time.
+    """
+    due = (
+        select(Outbox.id)
         .where(Outbox.status == "pending", Outbox.not_before <= now)
         .order_by(Outbox.id)
         .limit(limit)
     )
     if session.bind is not None and session.bind.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    rows = list(session.scalars(query))
-    for row in rows:
-        row.status = "sending"
-        row.attempts += 1
-    return [
-        Delivery(r.id, r.mailbox, r.envelope_from, r.recipient, r.raw, r.attempts) for r in rows
-    ]
+        due = due.with_for_update(skip_locked=True)
+    claimed = session.execute(
+        update(Outbox)
+        .where(Outbox.id.in_(due.scalar_subquery()))
+        .values(status="sending", attempts=Outbox.attempts + 1)
+        .returning(
+            Outbox.id,
+            Outbox.mailbox,
+            Outbox.envelope_from,
+            Outbox.recipient,
+            Outbox.raw,
+            Outbox.attempts,
+        )
+        .execution_options(synchronize_session=False)
+    ).all()
+    # RETURNING gives no order: deliver oldest first.
+    return sorted((Delivery(*row) for row in claimed), key=lambda d: d.id)
 
 
 def mark_sent(session: Session, delivery_id: int, now: datetime) -> None:
@@ -103,30 +117,43 @@ def mark_sent(session: Session, delivery_id: int, now: datetime) -> None:
 
 
 def mark_sent_many(session: Session, delivery_ids: Sequence[int], now: datetime) -> None:
-    """Record deliveries; rows and their cases are loaded with one query each."""
+    """Record deliveries: one UPDATE for the rows, one SELECT for their cases.
+
+    The cases' changes are flushed a kind at a time: the ORM writes a run of rows that
+    change the same columns as one executemany, and acknowledgements (status and
+    acknowledged_at) and signposts (which also close the case) change different ones;
+    flushed together in id order they would interleave into one statement per run.
+    """
     if not delivery_ids:
         return
-    rows = list(session.scalars(select(Outbox).where(Outbox.id.in_(list(delivery_ids)))))
-    case_ids = {r.case_id for r in rows if r.case_id is not None}
+    sent = session.execute(
+        update(Outbox)
+        .where(Outbox.id.in_(list(delivery_ids)))
+        .values(status="sent", sent_at=now, last_error=None, sent_copy="pending")
+        .returning(Outbox.id, Outbox.kind, Outbox.case_id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    case_ids = {case_id for _, _, case_id in sent if case_id is not None}
     by_id = (
         {c.id: c for c in session.scalars(select(Case).where(Case.id.in_(case_ids)))}
         if case_ids
         else {}
     )
+    by_kind: dict[str, list[tuple[int, Case]]] = {}
+    for row_id, kind, case_id in sorted(sent):
+        if case_id is not None and case_id in by_id:
+            by_kind.setdefault(kind, []).append((row_id, by_id[case_id]))
     with bulk.buffered(session):  # the history events: one INSERT for the batch
-        for row in rows:
-            _sent(session, row, by_id.get(row.case_id) if row.case_id is not None else None, now)
+        for kind, rows in by_kind.items():
+            for row_id, case in rows:
+                _sent(session, row_id, kind, case, now)
+            session.flush()
 
 
-def _sent(session: Session, row: Outbox, case: Case | None, now: datetime) -> None:
-    row.status = "sent"
-    row.sent_at = now
-    row.last_error = None
-    row.sent_copy = "pending"
-    if case is not None:
-        add_event(session, case, now, f"{row.kind}.sent", f"outbox {row.id}")
-        if row.kind in AUTOMATIC_REPLY_KINDS:
-            lifecycle.on_automatic_reply_sent(session, case, row.kind, now)
+def _sent(session: Session, row_id: int, kind: str, case: Case, now: datetime) -> None:
+    add_event(session, case, now, f"{kind}.sent", f"outbox {row_id}")
+    if kind in AUTOMATIC_REPLY_KINDS:
+        lifecycle.on_automatic_reply_sent(session, case, kind, now)
 
 
 def mark_retry(

@@ -17,6 +17,7 @@ from models import lifecycle, outbox
 from models.cases import case_events
 from models.database import Database
 from models.schema import Case
+from tests.conftest import queue_reply
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # Monday 2 March 2026, 10:00 GMT
 COMMUNITY_STAGES = [
@@ -187,20 +188,22 @@ def test_only_automatic_replies_acknowledge(session: Session) -> None:
         lifecycle.on_automatic_reply_sent(session, case, "relay", NOW)
 
 
-def _deliver(session: Session, case: Case, kind: str, at: datetime) -> None:
-    """Queue, claim and mark sent one outbox row for the case, as the sender does."""
-    outbox.queue(
+def _queue(session: Session, case: Case, kind: str) -> None:
+    """Queue one reply of `kind` to the case's complainant."""
+    queue_reply(
         session,
-        mailbox=case.mailbox,
-        case_id=case.id,
-        kind=kind,
-        envelope_from="complaints@example.org",
         recipient=case.complainant,
         message_id=f"{kind}-{case.id}@example.org",
-        raw=b"Subject: x\r\n\r\nx\r\n",
         now=NOW,
+        kind=kind,
+        case_id=case.id,
         once_key=f"ack:{case.id}",
     )
+
+
+def _deliver(session: Session, case: Case, kind: str, at: datetime) -> None:
+    """Queue, claim and mark sent one outbox row for the case, as the sender does."""
+    _queue(session, case, kind)
     session.flush()
     [delivery] = outbox.claim_due(session, at, 10)
     outbox.mark_sent(session, delivery.id, at)
@@ -213,6 +216,41 @@ def test_the_outbox_records_the_acknowledgement_through_the_lifecycle(session: S
     assert case.status == "in_stage"
     assert case.acknowledged_at == NOW + timedelta(seconds=5)
     assert kinds(session, case) == ["stage.started", "acknowledgement.sent", "case.acknowledged"]
+
+
+def test_a_batch_of_mixed_replies_is_recorded_case_by_case(session: Session) -> None:
+    """Acknowledgements, thanks and signposts sent together, as the outbox sender records
+    them: one UPDATE for the rows, the cases' changes flushed a kind at a time."""
+    kinds_sent = ["acknowledgement", "signpost", "acknowledgement", "thanks", "signpost"]
+    cases = [
+        new_case(session, label="feedback" if k == "thanks" else "complaint") for k in kinds_sent
+    ]
+    for case, kind in zip(cases, kinds_sent, strict=True):
+        if kind == "acknowledgement":
+            lifecycle.on_opened(session, case, MAILBOX, CALENDAR, NOW)
+        _queue(session, case, kind)
+    session.flush()
+    sent_at = NOW + timedelta(seconds=3)
+    deliveries = outbox.claim_due(session, sent_at, 10)
+    assert [d.attempts for d in deliveries] == [1] * 5
+    assert [d.id for d in deliveries] == sorted(d.id for d in deliveries)
+    outbox.mark_sent_many(session, [d.id for d in deliveries], sent_at)
+
+    assert [c.status for c in cases] == [
+        "in_stage",
+        "referred",
+        "in_stage",
+        "acknowledged",
+        "referred",
+    ]
+    assert all(c.acknowledged_at == sent_at for c in cases)
+    assert [c.closed_at is not None for c in cases] == [False, True, False, False, True]
+    assert kinds(session, cases[1]) == ["signpost.sent", "case.acknowledged", "case.referred"]
+    rows = outbox.rows(session)
+    assert {(r.status, r.sent_copy, r.attempts, r.sent_at) for r in rows} == {
+        ("sent", "pending", 1, sent_at)
+    }
+    assert outbox.claim_due(session, sent_at, 10) == []
 
 
 def test_a_daemon_restarting_late_sends_at_once_and_records_the_breach(session: Session) -> None:

@@ -21,6 +21,7 @@ from models.database import Database
 from models.schema import Outbox
 from replies.deliver import OutboxSender
 from replies.smtp import Mailer
+from tests.conftest import queue_reply
 from tests.mailstack import free_port
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -85,16 +86,12 @@ def _queue(db: Database, n: int = 1) -> list[int]:
     ids = []
     with db.transaction() as session:
         for i in range(n):
-            outbox.queue(
+            queue_reply(
                 session,
-                mailbox="main",
-                case_id=None,
-                kind="acknowledgement",
-                envelope_from="complaints@example.org",
                 recipient=f"p{i}@example.net",
                 message_id=f"m{i}@example.org",
-                raw=b"Subject: x\r\n\r\nhello\r\n",
                 now=NOW,
+                raw=b"Subject: x\r\n\r\nhello\r\n",
             )
             session.flush()
             query = select(Outbox.id).where(Outbox.message_id == f"m{i}@example.org")

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from models.database import Database
-from tests.conftest import Setup, make_mail
+from tests.conftest import Setup, make_mail, queue_reply
 from tests.mailstack import write_config
 
 pytestmark = pytest.mark.postgres
@@ -87,4 +87,33 @@ def test_refreshed_statistics_let_the_batch_lookups_use_their_index(pg_url: str)
 
     db.refresh_statistics()
     assert "uq_message_dedupe" in plan()
+    db.dispose()
+
+
+def test_workers_claim_disjoint_outbox_rows_oldest_first(pg_url: str) -> None:
+    """Two workers claiming at once: SKIP LOCKED gives each its own rows, none twice."""
+    from datetime import UTC, datetime
+
+    from models import outbox
+
+    now = datetime.now(UTC)
+    db = Database(pg_url)
+    db.upgrade()
+    with db.transaction() as session:
+        for n in range(5):
+            queue_reply(
+                session,
+                recipient=f"person{n}@example.net",
+                message_id=f"m{n}@example.org",
+                now=now,
+                once_key=f"ack:{n}",
+            )
+    with db.transaction() as first:
+        mine = outbox.claim_due(first, now, 3)
+        with db.transaction() as second:  # while the first still holds its row locks
+            theirs = outbox.claim_due(second, now, 3)
+    assert [d.recipient for d in mine] == [f"person{n}@example.net" for n in range(3)]
+    assert [d.recipient for d in theirs] == ["person3@example.net", "person4@example.net"]
+    with db.reader() as session:
+        assert {r.status for r in outbox.rows(session)} == {"sending"}
     db.dispose()
