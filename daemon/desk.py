@@ -157,7 +157,8 @@ def record_message(
         "uid": raw.uid,
         "dedupe_key": dedupe_key,
         "message_id": message_id,
-        "content_sha256": raw.sha256,
+        # Hashed by the preparer when it parsed the message (off the daemon's threads).
+        "content_sha256": (parsed and parsed.content_sha256) or raw.sha256,
         "case_id": None,
         "outcome": outcome.value,
         "reason": reason,

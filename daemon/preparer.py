@@ -1,7 +1,7 @@
 """The pure stages (parse, automatic-mail detection, classification), here or in a child.
 
 Parsing and classifying a message costs more CPU than recording it. A `ProcessPreparer`
-runs them in a separate process (`daemon.prepare_processes`, default 1) so they use
+runs them in a separate process (`daemon.prepare_processes`, default 2) so they use
 another core while the watcher records the previous batch: the watcher hands batch N+1
 over and records batch N meanwhile (daemon/watcher.py). The child is the only process
 that loads the classifier, so the daemon's own process never imports scikit-learn.
@@ -29,7 +29,7 @@ import structlog
 
 from classifiers.types import Classification, Classifier, ClassifierInput
 from daemon.automatic import automatic_reason
-from daemon.config import ClassifierConfig
+from daemon.config import ClassifierConfig, Config, ConfigError
 from daemon.parse import ParsedMessage, ParseError, parse_message
 from daemon.values import RawMessage
 
@@ -251,3 +251,30 @@ class ProcessPreparer:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def make_preparer(config: Config, classifier: Classifier | None = None) -> Preparer:
+    """Where parsing and classification run: a child process unless configured otherwise
+    (the daemon's own process then never loads the model).
+
+    Raises ConfigError for unreadable extra safeguarding rules, here and not in the child.
+    """
+    if classifier is not None:
+        return InlinePreparer(classifier)
+    if config.daemon.prepare_processes == 0:
+        from classifiers.loader import load_classifier
+
+        return InlinePreparer(load_classifier(config.daemon.state_dir, config.classifier))
+    if config.classifier.extra_rules is not None:  # the shipped rules alone are checked in CI
+        from classifiers.safety import RulesError, load_rules
+
+        try:
+            load_rules(config.classifier.extra_rules)
+        except RulesError as exc:
+            raise ConfigError(f"classifier.extra_rules: {exc}") from exc
+    return ProcessPreparer(
+        config.daemon.state_dir,
+        config.classifier,
+        config.daemon.log_level,
+        processes=config.daemon.prepare_processes,
+    )
