@@ -10,7 +10,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -25,9 +25,13 @@ from daemon.cli_support import (
     load_or_fail,
 )
 from daemon.config import ConfigError
-from models import cases, outbox
-from models.database import DatabaseError
-from models.schema import Case
+
+if TYPE_CHECKING:
+    from models.schema import Case
+
+# The database layer (SQLAlchemy, ~0.4 s to import) is imported inside the commands that
+# use it: `candour run` starts its preparer children first, so that they import and load
+# the model while the daemon imports the rest.
 
 
 @click.group(
@@ -51,12 +55,19 @@ def main() -> None:
 @click.option("--once", is_flag=True, help="Process what is waiting, deliver, and exit.")
 def run(config_path: Path, once: bool) -> None:
     """Run the daemon (JSON log lines on stderr)."""
-    from daemon.worker import Worker
+    from daemon.preparer import make_preparer
 
     config = load_or_fail(config_path)
     logs.configure(config.daemon.log_level)
     try:
-        worker = Worker.build(config)
+        preparer = make_preparer(config)  # the children start now, in parallel
+    except ConfigError as exc:
+        fail(f"configuration error:\n{exc}", EXIT_CONFIG)
+    from daemon.worker import Worker
+    from models.database import DatabaseError
+
+    try:
+        worker = Worker.build(config, preparer=preparer)
     except ConfigError as exc:
         fail(f"configuration error:\n{exc}", EXIT_CONFIG)
     except DatabaseError as exc:
@@ -144,6 +155,8 @@ def cases_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def cases_list(config_path: Path, mailbox: str | None, as_json: bool) -> None:
     """List cases, oldest first."""
+    from models import cases
+
     config = load_or_fail(config_path)
     with database(config) as db, db.reader() as session:
         found = cases.list_cases(session, mailbox)
@@ -166,6 +179,8 @@ def cases_list(config_path: Path, mailbox: str | None, as_json: bool) -> None:
 @click.argument("reference")
 def cases_show(config_path: Path, reference: str) -> None:
     """Show one case and its history."""
+    from models import cases
+
     config = load_or_fail(config_path)
     with database(config) as db, db.reader() as session:
         case = cases.case_by_reference(session, reference)
@@ -191,6 +206,8 @@ def outbox_group() -> None:
 @click.option("--status", default=None, help="pending, sending, sent, failed or in_doubt.")
 def outbox_list(config_path: Path, status: str | None) -> None:
     """List outgoing mail and its delivery state."""
+    from models import outbox
+
     config = load_or_fail(config_path)
     with database(config) as db, db.reader() as session:
         for row in outbox.rows(session, status):
@@ -206,6 +223,7 @@ def outbox_list(config_path: Path, status: str | None) -> None:
 def outbox_retry(config_path: Path, outbox_id: int) -> None:
     """Send an in-doubt or failed message again (you have checked it was not delivered)."""
     from daemon.clock import SystemClock
+    from models import outbox
 
     config = load_or_fail(config_path)
     with database(config) as db, db.transaction() as session:
@@ -218,6 +236,8 @@ def outbox_retry(config_path: Path, outbox_id: int) -> None:
 @config_option
 def quarantine(config_path: Path) -> None:
     """List messages that could not be processed (kept, flagged in IMAP, never dropped)."""
+    from models import cases
+
     config = load_or_fail(config_path)
     with database(config) as db, db.reader() as session:
         rows = cases.quarantined(session)

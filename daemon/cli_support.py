@@ -7,12 +7,14 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from daemon.config import Config, ConfigError, load_config
-from models.database import Database, DatabaseError
+
+if TYPE_CHECKING:
+    from models.database import Database
 
 DEFAULT_CONFIG = Path("/etc/candour/candour.toml")
 EXIT_PROBLEM = 1  # usage, not found, bad input
@@ -47,6 +49,8 @@ def load_or_fail(path: Path) -> Config:
 @contextmanager
 def database(config: Config) -> Iterator[Database]:
     """The configured database, schema upgraded; exit 3 if it cannot be used."""
+    from models.database import Database, DatabaseError
+
     db = Database(config.database.url)
     try:
         db.upgrade()

@@ -16,10 +16,11 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
-import holidays
+if TYPE_CHECKING:
+    import holidays
 
 Unit = Literal["working_days", "hours"]
 _LIMIT = re.compile(r"^\s*(\d+)\s+(working\s+days?|hours?)\s*$", re.IGNORECASE)
@@ -63,6 +64,11 @@ class WorkingCalendar:
 
     @cached_property
     def _bank_holidays(self) -> holidays.HolidayBase:
+        # Imported when a calendar is first used: the configuration (which parses time
+        # limits with this module) is loaded by processes that never count working days,
+        # such as the preparer children, and the holidays package costs each ~10 MB.
+        import holidays
+
         return holidays.country_holidays("GB", subdiv=self.region)
 
     def is_working_day(self, day: date) -> bool:

@@ -15,13 +15,12 @@ from dataclasses import dataclass
 
 import structlog
 
-from classifiers.safety import RulesError, load_rules
 from classifiers.types import Classifier
 from daemon.clock import Clock, SystemClock
-from daemon.config import Config, ConfigError
+from daemon.config import Config
 from daemon.imap import ImapError
 from daemon.pipeline import Triage
-from daemon.preparer import InlinePreparer, Preparer, ProcessPreparer
+from daemon.preparer import Preparer, make_preparer
 from daemon.scheduler import run_reminders_once, run_scheduler
 from daemon.secrets import reply_secret
 from daemon.watcher import MailboxWatcher
@@ -37,31 +36,6 @@ EXIT_NO_HEALTHY_MAILBOX = 78  # EX_CONFIG: a human must act
 DRAIN_SECONDS = 20.0
 
 
-def make_preparer(config: Config, classifier: Classifier | None = None) -> Preparer:
-    """Where parsing and classification run: a child process unless configured otherwise
-    (the daemon's own process then never loads the model).
-
-    Raises ConfigError for unreadable extra safeguarding rules, here and not in the child.
-    """
-    if classifier is not None:
-        return InlinePreparer(classifier)
-    if config.daemon.prepare_processes == 0:
-        from classifiers.loader import load_classifier
-
-        return InlinePreparer(load_classifier(config.daemon.state_dir, config.classifier))
-    if config.classifier.extra_rules is not None:  # the shipped rules alone are checked in CI
-        try:
-            load_rules(config.classifier.extra_rules)
-        except RulesError as exc:
-            raise ConfigError(f"classifier.extra_rules: {exc}") from exc
-    return ProcessPreparer(
-        config.daemon.state_dir,
-        config.classifier,
-        config.daemon.log_level,
-        processes=config.daemon.prepare_processes,
-    )
-
-
 @dataclass
 class Worker:
     config: Config
@@ -73,14 +47,21 @@ class Worker:
 
     @classmethod
     def build(
-        cls, config: Config, clock: Clock | None = None, classifier: Classifier | None = None
+        cls,
+        config: Config,
+        clock: Clock | None = None,
+        classifier: Classifier | None = None,
+        preparer: Preparer | None = None,
     ) -> Worker:
         """Open the database (upgrading its schema) and prepare one watcher per mailbox.
 
+        `preparer`, when given, is already started (the CLI starts it before importing
+        this module); it is closed here if the worker cannot be built.
         Raises ConfigError (unreadable secrets) or DatabaseError.
         """
         clock = clock or SystemClock()
-        preparer = make_preparer(config, classifier)  # the child loads while we go on
+        if preparer is None:
+            preparer = make_preparer(config, classifier)  # the child loads while we go on
         try:
             db = Database(config.database.url)
             db.upgrade()
