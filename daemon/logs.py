@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 import structlog
 
@@ -23,8 +24,14 @@ _LEVELS = {
 _QUIET = ("mailparser", "imapclient", "aiosmtplib", "alembic", "mail-parser-reply")
 
 
-def configure(level: str = "info", json: bool = True) -> None:
-    """Set up structlog for the process, and send stdlib logging through it (idempotent)."""
+def configure(level: str = "info", json: bool = True, file: TextIO | None = None) -> None:
+    """Set up structlog for the process, and send stdlib logging through it (idempotent).
+
+    Each event is one write of the whole line: the daemon and its preparer children share
+    stderr (the journal), and a line written in two parts (print() writes the text, then
+    the newline) can be split by another process's line.
+    """
+    stream = file if file is not None else sys.stderr
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
@@ -36,11 +43,11 @@ def configure(level: str = "info", json: bool = True) -> None:
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.WriteLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
     )
     # Other libraries' log records become JSON lines too, never free text on stderr.
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
