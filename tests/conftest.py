@@ -18,6 +18,7 @@ from pathlib import Path
 
 import imapclient
 import pytest
+from sqlalchemy.orm import Session
 
 from daemon.config import Config, load_config
 from tests.mailstack import Dovecot, Received, SmtpSink, write_config
@@ -138,6 +139,34 @@ def setup(
         db_url=f"sqlite:///{db_path}",
     )
     return Setup(dovecot, smtp_sink, user, address, config_path, db_path)
+
+
+def queue_reply(
+    session: Session,
+    *,
+    recipient: str,
+    message_id: str,
+    now: datetime,
+    kind: str = "acknowledgement",
+    case_id: int | None = None,
+    once_key: str | None = None,
+    raw: bytes = b"Subject: x\r\n\r\nx\r\n",
+) -> None:
+    """Queue one outbox row from the tests' mailbox "main" (complaints@example.org)."""
+    from models import outbox
+
+    outbox.queue(
+        session,
+        mailbox="main",
+        case_id=case_id,
+        kind=kind,
+        envelope_from="complaints@example.org",
+        recipient=recipient,
+        message_id=message_id,
+        raw=raw,
+        now=now,
+        once_key=once_key,
+    )
 
 
 def make_mail(
