@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import resource
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,12 +22,13 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from bench.process import Daemon
-from bench.stack import Mailbox, Sink, write_config
+from bench.stack import PASSWORD_ENV, Mailbox, Sink, write_config
 from daemon.parse import parse_message
 
 # The probe reads the daemon's database ten times a second around the moments that are
 # timed (the first row, the end) and twice a second in between: its count queries scan
 # tables that reach 100,000 rows, on the cores the daemon is measured on.
+REPO = Path(__file__).resolve().parent.parent
 POLL_SECONDS = 0.1
 POLL_SECONDS_MIDWAY = 0.5
 _PROGRESS = text(
@@ -44,10 +46,16 @@ class RawLimit:
     seconds: float
     fetch_seconds: float
     parse_seconds: float
+    # The same work in a new process, timed from spawn to exit (bench/raw_cold.py).
+    cold_seconds: float | None = None
 
     @property
     def rate(self) -> float:
         return self.messages / self.seconds if self.seconds else 0.0
+
+    @property
+    def cold_rate(self) -> float:
+        return self.messages / self.cold_seconds if self.cold_seconds else 0.0
 
     @property
     def fetch_rate(self) -> float:
@@ -80,6 +88,27 @@ def raw_limit(mailbox: Mailbox, batch: int = 500) -> RawLimit:
     finally:
         client.logout()
     return RawLimit(count, total, fetching, parsing)
+
+
+def cold_raw_seconds(mailbox: Mailbox, messages: int, batch: int = 500) -> float | None:
+    """Seconds from spawning `python -m bench.raw_cold` to its exit; None if it failed."""
+    started = time.perf_counter()
+    try:
+        args = [str(mailbox.port), mailbox.user, PASSWORD_ENV, str(batch)]
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.raw_cold", *args],
+            capture_output=True,
+            text=True,
+            timeout=60 + messages / 50,
+            cwd=REPO,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return None
+    seconds = time.perf_counter() - started
+    if done.returncode != 0 or done.stdout.strip() != str(messages):
+        return None
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -185,6 +214,7 @@ class BacklogRun:
     mode: str  # "run" (long-running, IDLE) or "once"
     messages: int
     raw_rate: float
+    cold_raw_rate: float = 0.0  # the raw limit from a cold start (RawLimit.cold_rate)
     completed: bool = False
     seconds: float = 0.0
     first_record_seconds: float | None = None
@@ -213,6 +243,11 @@ class BacklogRun:
     @property
     def ratio(self) -> float:
         return self.rate / self.raw_rate if self.raw_rate else 0.0
+
+    @property
+    def ratio_cold(self) -> float:
+        """Against the raw limit from a cold start: both then pay a process start."""
+        return self.rate / self.cold_raw_rate if self.cold_raw_rate else 0.0
 
     @property
     def rate_after_start(self) -> float:
@@ -252,6 +287,7 @@ def run_backlog(
     messages: int,
     raw_rate: float,
     workdir: Path,
+    cold_raw_rate: float = 0.0,
     once: bool = False,
     timeout: float = 600.0,
 ) -> BacklogRun:
@@ -260,7 +296,7 @@ def run_backlog(
     config = write_config(
         workdir / "candour.toml", mailbox=mailbox, smtp_port=sink.port, db_url=db_url
     )
-    result = BacklogRun(database, "once" if once else "run", messages, raw_rate)
+    result = BacklogRun(database, "once" if once else "run", messages, raw_rate, cold_raw_rate)
     probe = DatabaseProbe(db_url)
     try:
         with Daemon(config, workdir / "daemon.log", once=once) as daemon:

@@ -42,7 +42,8 @@ class Suite:
     machine: dict[str, Any]
     options: dict[str, Any]
     corpus: dict[int, CorpusFigures] = field(default_factory=dict)
-    raw: dict[int, RawLimit] = field(default_factory=dict)
+    raw: dict[int, RawLimit] = field(default_factory=dict)  # the first measurement per size
+    raw_runs: dict[str, RawLimit] = field(default_factory=dict)  # before each daemon run
     backlog: list[BacklogRun] = field(default_factory=list)
     latency: list[LatencyResult] = field(default_factory=list)
     classifier: dict[str, Any] | None = None
@@ -101,6 +102,8 @@ def targets(suite: Suite) -> list[tuple[str, str, str]]:
         if run.mode != "run":
             continue
         figure = f"{100 * run.ratio:.0f} % ({run.rate:.0f} of {run.raw_rate:.0f}/s)"
+        if run.cold_raw_rate:
+            figure += f"; cold start {100 * run.ratio_cold:.0f} %"
         if not run.completed:
             figure = f"did not finish: {run.note[:60]}"
         rows.append(
