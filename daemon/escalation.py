@@ -15,6 +15,7 @@ unasked, while a missed request still reaches staff (who can escalate by command
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from enum import Enum
 
 _SOME_WORDS = r"(?:\s+[\w'-]+){1,4}?"
@@ -59,6 +60,9 @@ _NOT_A_REQUEST = re.compile(
 )
 _NARRATIVE = re.compile(r"\b(?:was|were|been|has|have|had)(?:\s+(?!to\b)\w+)?\s*$")
 _CLAUSE_BREAK = re.compile(r",|:|\s-\s|\b(?:and|but|so|however|because|as)\b")
+# How far back a clause is read. Real clauses are far shorter; the bound keeps a reply of
+# one endless clause repeating a trigger linear in its length rather than quadratic.
+_CLAUSE_WINDOW = 240
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 _SENTENCE_BREAK = re.compile(r"[.!?;]+(?:\s+|$)")
 _QUOTE_HEADER = re.compile(
@@ -90,11 +94,14 @@ def _normalise(text: str) -> str:
     return _DISSATISFACTION.sub("unhappy", text)
 
 
-def _mention(sentence: str, start: int) -> _Mention:
-    """How the trigger at `start` is used, judged from its own clause before it."""
-    before = sentence[:start]
-    breaks = list(_CLAUSE_BREAK.finditer(before))
-    clause = before[breaks[-1].end() :] if breaks else before
+def _mention(sentence: str, start: int, break_ends: list[int]) -> _Mention:
+    """How the trigger at `start` is used, judged from its own clause before it.
+
+    `break_ends` are the sorted end offsets of the sentence's clause breaks.
+    """
+    index = bisect_right(break_ends, start)
+    after_break = break_ends[index - 1] if index else 0
+    clause = sentence[max(after_break, start - _CLAUSE_WINDOW) : start]
     if _NEGATION.search(clause):
         return _Mention.REFUSAL
     if _NARRATIVE.search(clause) or _NOT_A_REQUEST.search(clause):
@@ -106,10 +113,17 @@ def asks_for_escalation(text: str) -> bool:
     """True when the complainant's words ask for the next stage of the procedure.
 
     Returns False when nothing asks explicitly, or when any mention is negated.
+    Linear in the length of the text, whatever it repeats.
     """
-    mentions: list[_Mention] = []
+    requested = False
     for paragraph in _PARAGRAPH_BREAK.split(_normalise(_own_words(text))):
         for sentence in _SENTENCE_BREAK.split(" ".join(paragraph.split())):
-            found = _TRIGGERS.finditer(sentence)
-            mentions.extend(_mention(sentence, m.start()) for m in found)
-    return _Mention.REQUEST in mentions and _Mention.REFUSAL not in mentions
+            break_ends: list[int] | None = None
+            for found in _TRIGGERS.finditer(sentence):
+                if break_ends is None:
+                    break_ends = [m.end() for m in _CLAUSE_BREAK.finditer(sentence)]
+                mention = _mention(sentence, found.start(), break_ends)
+                if mention is _Mention.REFUSAL:
+                    return False
+                requested = requested or mention is _Mention.REQUEST
+    return requested
