@@ -13,12 +13,13 @@ import re
 import unicodedata
 
 import structlog
-from mailparser_reply.parser import EmailMessage
+
+from classifiers.quotes import ReplyReader
 
 log = structlog.get_logger("candour.classifier")
 
-# Longer bodies are cut before parsing: the regexes are linear, but a 10 MB pasted log
-# must not stall a batch, and the first pages say what the message is about.
+# Longer bodies are cut before parsing: the patterns are linear (classifiers/quotes.py), but
+# a 10 MB pasted log must not stall a batch, and the first pages say what it is about.
 MAX_CHARS = 20_000
 # Each extra language roughly adds 0.07 ms a message; UK complaints mailboxes are English.
 REPLY_LANGUAGES: tuple[str, ...] = ("en",)
@@ -48,14 +49,20 @@ _DISCLAIMER_CUES = re.compile(
     r"authorised and regulated|regulated by|company (?:no|number)|charity (?:no|number)|"
     r"views expressed|monitored|do not (?:use|copy|disclose)|unauthori[sz]ed)"
 )
-_EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+\s*@\s*[\w-]+(?:\s*\.\s*[\w-]+)+")
+# Each starts at the beginning of a run of its characters (the lookbehinds), so a long run
+# with no "@" in it is scanned once, not once from every character.
+_EMAIL = re.compile(
+    r"(?<![\w.!#$%&'*+/=?^`{|}~-])[\w.!#$%&'*+/=?^`{|}~-]+\s*@\s*[\w-]+(?:\s*\.\s*[\w-]+)+"
+)
 # Obfuscated forms: "jo [at] example [dot] org", "jo at example dot org".
 _BRACKETED_EMAIL = re.compile(
-    r"[\w.+-]+\s*[\[({<]\s*at\s*[\])}>]\s*[\w-]+"
+    r"(?<![\w.+-])[\w.+-]+\s*[\[({<]\s*at\s*[\])}>]\s*[\w-]+"
     r"(?:\s*(?:[\[({<]\s*dot\s*[\])}>]|\.)\s*[\w-]+)+",
     re.IGNORECASE,
 )
-_SPELLED_EMAIL = re.compile(r"[\w.+-]+\s+at\s+[\w-]+(?:\s+dot\s+[\w-]+)+", re.IGNORECASE)
+_SPELLED_EMAIL = re.compile(
+    r"(?<![\w.+-])[\w.+-]+\s+at\s+[\w-]+(?:\s+dot\s+[\w-]+)+", re.IGNORECASE
+)
 _URL = re.compile(r"\b(?:https?://|www\.)\S+", re.IGNORECASE)
 # A run of digits with the separators people put in phone numbers; counted afterwards.
 # Not straight after "CMP-": case references (CMP-2026-00123) are not phone numbers.
@@ -64,32 +71,7 @@ _PHONE_MIN_DIGITS = 9
 _DIGITS = re.compile(r"\d")
 
 
-def _parser_regexes() -> dict[str, re.Pattern[str]]:
-    """mail-parser-reply's regexes, built once instead of once a message (~0.1 ms each time).
-
-    Its disclaimer search is replaced by one that never matches: remove_disclaimers()
-    below does that job, and the library's result was never used.
-    """
-    probe = EmailMessage(text="", languages=list(REPLY_LANGUAGES), keep_hyphen_lists=True)
-    return {
-        "_header_regex": probe.HEADER_REGEX,
-        "_signature_regex": probe.SIGNATURE_REGEX,
-        "_disclaimers_regex": re.compile(r"\A(?!)"),
-    }
-
-
-_PARSER_REGEXES = _parser_regexes()
-
-
-def _read_replies(text: str) -> EmailMessage:
-    """Split `text` into replies with mail-parser-reply, reusing the prebuilt regexes."""
-    try:
-        message = EmailMessage(
-            text=text, languages=list(REPLY_LANGUAGES), keep_hyphen_lists=True, **_PARSER_REGEXES
-        )
-    except TypeError:  # a library version without these fields: build them per message
-        message = EmailMessage(text=text, languages=list(REPLY_LANGUAGES), keep_hyphen_lists=True)
-    return message.read()
+_READER = ReplyReader(REPLY_LANGUAGES, keep_hyphen_lists=True)
 
 
 def _is_disclaimer(paragraph: str) -> bool:
@@ -137,7 +119,7 @@ def sender_text(body: str) -> str:
     if not capped.strip():
         return ""
     try:
-        message = _read_replies(capped)
+        message = _READER.read(capped)
         parts = [
             _reply_body(reply.content, reply.headers or "", reply.signatures or "")
             for reply in message.replies
