@@ -28,8 +28,9 @@ from replies.commands import HELP, StaffReply, parse_staff_reply
 
 # Our own staff copies say "----- X wrote -----" above the sender's words: cut there too,
 # in case a mail client quotes in a way the reply parser does not recognise.
+# Read line by line: a pattern free to start anywhere in a run of ">" lines rescans it.
 _OUR_QUOTE = re.compile(
-    r"^[>\s]*(-----\s.*\swrote\s-----|Case [A-Z]{2,6}-\d{4}-\d{5}[:(])", re.MULTILINE
+    r"^[> \t]*(-----\s.*\swrote\s-----|Case [A-Z]{2,6}-\d{4}-\d{5}[:(])", re.MULTILINE
 )
 
 
@@ -38,7 +39,10 @@ def staff_text(parsed: ParsedMessage) -> str:
     text = without_signature(parsed.text)
     match = _OUR_QUOTE.search(text)
     if match:
-        text = text[: match.start()]
+        lines = text[: match.start()].split("\n")
+        while lines and not lines[-1].strip("> \t\r"):
+            lines.pop()  # the empty quoted lines above our quote are part of it
+        text = "\n".join(lines)
     return text.strip()
 
 

@@ -27,7 +27,9 @@ import mailparser
 logging.getLogger("mailparser").setLevel(logging.ERROR)
 
 _MSGID = re.compile(r"<([^<>\s]+)>")
-_TAGS = re.compile(r"<[^>]+>")
+# No "<" inside a tag: an unclosed "<a <a <a ..." is then scanned once, not once a "<".
+_TAGS = re.compile(r"<[^<>]+>")
+_BLOCK_OPEN = re.compile(r"<(script|style)\b", re.IGNORECASE)
 _BLANKS = re.compile(r"\n{3,}")
 
 
@@ -122,9 +124,34 @@ def _date(msg: email.message.Message) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
+def _without_blocks(html: str) -> str:
+    """`html` without <script> and <style> elements, in one pass.
+
+    An element never closed is left as it is (its text is then read like any other).
+    """
+    lowered = html.lower()
+    kept: list[str] = []
+    position = 0
+    unclosed: set[str] = set()
+    for opening in _BLOCK_OPEN.finditer(html):
+        kind = opening.group(1).lower()
+        if opening.start() < position or kind in unclosed:
+            continue
+        closing = lowered.find(f"</{kind}", opening.end())
+        if closing < 0:
+            unclosed.add(kind)  # no later one can close either: never search again
+            continue
+        end = html.find(">", closing)
+        kept.append(html[position : opening.start()])
+        kept.append(" ")
+        position = len(html) if end < 0 else end + 1
+    kept.append(html[position:])
+    return "".join(kept)
+
+
 def html_to_text(html: str) -> str:
     """A plain reading of an HTML body, good enough for classification and staff copies."""
-    text = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", html)
+    text = _without_blocks(html)
     text = re.sub(r"(?i)<br\s*/?>|</p>|</div>|</li>|</tr>", "\n", text)
     text = _TAGS.sub(" ", text)
     text = unescape(text)
