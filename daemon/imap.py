@@ -35,6 +35,27 @@ class ImapError(Exception):
     """Base of IMAP failures."""
 
 
+def _peer_closed(sock: socket.socket) -> bool:
+    """Whether the server has closed this connection (read side at end of file).
+
+    IMAPClient.idle_check() swallows end-of-file and returns no responses at once, again
+    and again (mjs/imapclient#565): without this check a server restart during IDLE
+    spins a core until the IDLE is renewed, and no mail is read meanwhile. The peek reads
+    the TCP stream under any TLS layer and consumes nothing.
+    """
+    timeout = sock.gettimeout()
+    try:
+        # Non-blocking for the peek: with a timeout set, Python waits for data first.
+        sock.setblocking(False)
+        return socket.socket.recv(sock, 1, socket.MSG_PEEK) == b""
+    except BlockingIOError:
+        return False  # open, nothing waiting
+    except OSError:
+        return True  # reset, or otherwise unusable
+    finally:
+        sock.settimeout(timeout)
+
+
 class ImapTransient(ImapError):
     """Raised on network errors, timeouts and server hiccups: reconnect with backoff."""
 
@@ -274,16 +295,24 @@ class ImapSession:
         try:
             if state is not None and state.supports_idle and self.config.idle:
                 client.idle()
+                gone: str | None = None
                 try:
                     while time.monotonic() < deadline:
                         if wake.is_set() or stop.is_set():
                             return False
                         responses = client.idle_check(timeout=0.5)
+                        if any(r and r[0] == b"BYE" for r in responses):
+                            gone = "the server ended the session (BYE)"
+                        elif not responses and _peer_closed(client.socket()):
+                            gone = "the server closed the connection"
+                        if gone:
+                            raise ImapTransient(gone)
                         if any(len(r) > 1 and r[1] in _CHANGE for r in responses):
                             return True
                     return False
                 finally:
-                    client.idle_done()
+                    if gone is None:
+                        client.idle_done()
             while time.monotonic() < deadline:
                 if wake.wait(min(0.5, max(0.0, deadline - time.monotonic()))) or stop.is_set():
                     return False

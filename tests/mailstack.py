@@ -126,6 +126,11 @@ class Dovecot:
         return self
 
     def stop(self) -> None:
+        """Stop as `systemctl stop dovecot` does: the master, then every session left.
+
+        `doveadm stop` alone leaves running sessions serving their clients; systemd then
+        sends SIGTERM to the rest of the unit, and each session says BYE and closes.
+        """
         subprocess.run(
             ["doveadm", "-c", str(self.conf), "stop"],
             check=False,
@@ -138,7 +143,15 @@ class Dovecot:
                 with socket.create_connection(("127.0.0.1", self.port), 0.2):
                     time.sleep(0.1)
             except OSError:
+                break
+        subprocess.run(["pkill", "-TERM", "-f", f"candour-test-{self.port}/"], check=False)
+        while time.monotonic() < deadline:
+            alive = subprocess.run(
+                ["pgrep", "-f", f"candour-test-{self.port}/"], capture_output=True
+            )
+            if alive.returncode != 0:
                 return
+            time.sleep(0.05)
 
     def kill(self) -> None:
         """Kill the instance and every session it serves, as a crash would."""
