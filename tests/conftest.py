@@ -18,12 +18,18 @@ from pathlib import Path
 
 import imapclient
 import pytest
+from hypothesis import settings
 from sqlalchemy.orm import Session
 
 from daemon.config import Config, load_config
 from tests.mailstack import Dovecot, Received, SmtpSink, write_config
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Property tests check answers, not speed (bench/ measures that): no per-example deadline,
+# which a CI machine busy with other work once broke (a 200 ms limit on a regex test).
+settings.register_profile("candour", deadline=None)
+settings.load_profile("candour")
 
 
 @pytest.fixture(scope="session")

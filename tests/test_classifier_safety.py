@@ -158,7 +158,7 @@ _VOCABULARY = sorted(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(st.lists(st.sampled_from(_VOCABULARY), min_size=1, max_size=60))
 def test_fast_matching_finds_exactly_what_a_plain_search_finds(words: list[str]) -> None:
     text = normalise(" ".join(words))

@@ -95,7 +95,7 @@ def test_huge_input_is_capped_and_quick() -> None:
     assert time.perf_counter() - started < 2.0
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(st.text(max_size=3000))
 def test_any_text_is_prepared_without_error(body: str) -> None:
     prepared = sender_text(body)
@@ -132,7 +132,7 @@ def uk_phone_numbers(draw: st.DrawFn) -> str:
     return f"{prefix}{area}{closing}{separator}{rest[:middle]}{separator}{rest[middle:]}"
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(st.emails(), uk_phone_numbers(), st.sampled_from(["", "Tel: ", "call me on ", "("]))
 def test_scrubbing_removes_every_address_and_phone_number(
     address: str, phone: str, lead: str

@@ -19,7 +19,7 @@ VALUES = st.one_of(
 )
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=500)
 @given(NAMES, VALUES)
 def test_headers_fold_exactly_as_compat32_does(name: str, value: str) -> None:
     assert _WIRE.fold(name, value) == REFERENCE.fold(name, value)

@@ -55,7 +55,7 @@ def test_deadline_prints_the_due_instant_in_local_time(args: list[str], expected
     assert result.output == expected + "\n"
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(
     region=st.sampled_from(REGIONS),
     received=st.datetimes(datetime(2020, 1, 1), datetime(2030, 12, 31)),

@@ -191,7 +191,7 @@ def test_worked_examples(region: str, received: str, limit: str, due: str) -> No
 # -- properties ------------------------------------------------------------------------------
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=600)
 @given(region=regions, received=london_moments(), working_days=working_day_counts)
 @example(region="ENG", received=datetime(2026, 12, 24, 10, tzinfo=LONDON), working_days=1)
 def test_due_matches_the_reference_in_every_nation(
@@ -203,7 +203,7 @@ def test_due_matches_the_reference_in_every_nation(
     assert due.tzinfo is UTC
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=600)
 @given(region=regions, received=around_clock_changes(), working_days=st.integers(0, 25))
 def test_due_around_the_clock_changes(region: str, received: datetime, working_days: int) -> None:
     calendar = WorkingCalendar(region=region)
@@ -215,7 +215,7 @@ def test_due_around_the_clock_changes(region: str, received: datetime, working_d
     assert local.utcoffset() == LONDON.utcoffset(local.replace(tzinfo=None))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400)
 @given(
     received=st.one_of(around_clock_changes(), london_moments()),
     hours=st.integers(0, 24 * 30),
@@ -227,7 +227,7 @@ def test_hours_are_counted_on_the_clock_from_receipt(received: datetime, hours: 
     assert due - received.astimezone(UTC) == timedelta(hours=hours)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400)
 @given(office=offices(), received=london_moments(), working_days=st.integers(0, 30))
 def test_custom_hours_weekdays_closures_and_zones(
     office: Office, received: datetime, working_days: int
@@ -236,7 +236,7 @@ def test_custom_hours_weekdays_closures_and_zones(
     assert due == reference_due(received, working_days, office)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400)
 @given(office=offices(), received=st.one_of(london_moments(), around_clock_changes()))
 def test_effective_receipt_is_the_next_opening_or_the_receipt_itself(
     office: Office, received: datetime
@@ -252,7 +252,7 @@ def test_effective_receipt_is_the_next_opening_or_the_receipt_itself(
     assert effective.astimezone(ZoneInfo(office.zone)).date() == day0
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(
     region=regions,
     first=london_moments(),
@@ -270,7 +270,7 @@ def test_later_receipt_never_gives_an_earlier_deadline(
     assert one_more > calendar.due(first, limit)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400)
 @given(office=offices(), start=london_moments(), end=london_moments())
 def test_working_days_between_matches_the_reference(
     office: Office, start: datetime, end: datetime
@@ -280,7 +280,7 @@ def test_working_days_between_matches_the_reference(
     )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(region=regions, received=london_moments(), working_days=working_day_counts)
 def test_a_deadline_is_its_number_of_working_days_away(
     region: str, received: datetime, working_days: int
