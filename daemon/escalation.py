@@ -60,6 +60,9 @@ _NOT_A_REQUEST = re.compile(
 )
 _NARRATIVE = re.compile(r"\b(?:was|were|been|has|have|had)(?:\s+(?!to\b)\w+)?\s*$")
 _CLAUSE_BREAK = re.compile(r",|:|\s-\s|\b(?:and|but|so|however|because|as)\b")
+# Only the start of a reply is read: a request is made in the complainant's own words at
+# the top, and a 5 MB reply of one repeated trigger would otherwise take 17 s.
+MAX_CHARS = 20_000
 # How far back a clause is read. Real clauses are far shorter; the bound keeps a reply of
 # one endless clause repeating a trigger linear in its length rather than quadratic.
 _CLAUSE_WINDOW = 240
@@ -112,11 +115,11 @@ def _mention(sentence: str, start: int, break_ends: list[int]) -> _Mention:
 def asks_for_escalation(text: str) -> bool:
     """True when the complainant's words ask for the next stage of the procedure.
 
-    Returns False when nothing asks explicitly, or when any mention is negated.
-    Linear in the length of the text, whatever it repeats.
+    Returns False when nothing asks explicitly, or when any mention is negated. Reads the
+    first MAX_CHARS characters, in time linear in their length whatever they repeat.
     """
     requested = False
-    for paragraph in _PARAGRAPH_BREAK.split(_normalise(_own_words(text))):
+    for paragraph in _PARAGRAPH_BREAK.split(_normalise(_own_words(text[:MAX_CHARS]))):
         for sentence in _SENTENCE_BREAK.split(" ".join(paragraph.split())):
             break_ends: list[int] | None = None
             for found in _TRIGGERS.finditer(sentence):

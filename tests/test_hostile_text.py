@@ -10,6 +10,7 @@ from dataclasses import replace
 
 from classifiers.text import scrub_contacts, sender_text
 from daemon.correspondence import staff_text
+from daemon.escalation import MAX_CHARS as ESCALATION_CHARS
 from daemon.escalation import asks_for_escalation
 from daemon.parse import html_to_text, parse_message
 from daemon.pseudonyms import scrub
@@ -54,7 +55,13 @@ def test_staff_text_of_endless_quote_markers_is_read_in_full() -> None:
 
 def test_one_endless_clause_of_requests_is_a_request() -> None:
     assert asks_for_escalation("escalate " * 20_000)
-    assert not asks_for_escalation("please escalate " * 5_000 + " I do not want this escalated")
+    assert not asks_for_escalation("please escalate " * 1_000 + " I do not want this escalated")
+
+
+def test_only_the_start_of_a_very_long_reply_is_read_for_a_request() -> None:
+    padding = "My father waited. " * (ESCALATION_CHARS // 18 + 1)
+    assert asks_for_escalation("I want this escalated. " + padding)
+    assert not asks_for_escalation(padding + "I want this escalated.")
 
 
 def test_a_refusal_far_back_in_an_endless_clause_no_longer_governs_a_later_request() -> None:
