@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -25,11 +26,22 @@ from daemon.config import Config, load_config
 from tests.mailstack import Dovecot, Received, SmtpSink, write_config
 
 REPO = Path(__file__).resolve().parent.parent
+# The shared corpus of real-world edge-case emails (../shared/corpus, read its README).
+CORPUS = Path(os.environ.get("CANDOUR_CORPUS", REPO.parent / "shared" / "corpus"))
 
 # Property tests check answers, not speed (bench/ measures that): no per-example deadline,
 # which a CI machine busy with other work once broke (a 200 ms limit on a regex test).
 settings.register_profile("candour", deadline=None)
 settings.load_profile("candour")
+
+
+def corpus_catalog() -> list[tuple[Path, str]]:
+    """Every file in the corpus's catalogue, with its category (auto_reply, bounce...)."""
+    with (CORPUS / "public" / "CATALOG.tsv").open(newline="") as handle:
+        return [
+            (CORPUS / row["path"], row["category"])
+            for row in csv.DictReader(handle, delimiter="\t")
+        ]
 
 
 @pytest.fixture(scope="session")

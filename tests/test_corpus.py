@@ -3,8 +3,6 @@ no robot is ever answered."""
 
 from __future__ import annotations
 
-import csv
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,11 +17,8 @@ from daemon.preparer import InlinePreparer
 from daemon.values import Outcome, RawMessage
 from models.database import Database
 from models.schema import Message, Outbox
-from tests.conftest import Setup
+from tests.conftest import CORPUS, Setup, corpus_catalog
 
-CORPUS = Path(
-    os.environ.get("CANDOUR_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus")
-)
 ROBOTS = {"auto_reply", "bounce"}
 
 pytestmark = pytest.mark.skipif(
@@ -31,17 +26,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _catalog() -> list[tuple[Path, str]]:
-    with (CORPUS / "public" / "CATALOG.tsv").open(newline="") as handle:
-        return [
-            (CORPUS / row["path"], row["category"])
-            for row in csv.DictReader(handle, delimiter="\t")
-        ]
-
-
 def test_every_file_parses_or_raises_parse_error() -> None:
     failures = []
-    for path, _ in _catalog():
+    for path, _ in corpus_catalog():
         try:
             parse_message(path.read_bytes())
         except ParseError as exc:
@@ -53,7 +40,7 @@ def test_every_file_parses_or_raises_parse_error() -> None:
 def test_every_file_goes_through_triage_and_robots_get_no_reply(
     setup: Setup, tmp_path: Path
 ) -> None:
-    catalog = _catalog()
+    catalog = corpus_catalog()
     db = Database(f"sqlite:///{tmp_path / 'corpus.db'}")
     db.upgrade()
     triage = Triage(setup.config.mailbox[0], db, InlinePreparer(KeywordBaseline()), SystemClock())
@@ -91,7 +78,7 @@ def test_every_file_goes_through_triage_and_robots_get_no_reply(
 
 
 def test_corpus_through_the_daemon_and_dovecot(setup: Setup) -> None:
-    catalog = _catalog()
+    catalog = corpus_catalog()
     client = setup.imap()
     appended: list[tuple[Path, str]] = []
     try:

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import os
-from pathlib import Path
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,10 +10,7 @@ from mailparser_reply.parser import EmailMessage
 from classifiers.quotes import ReplyReader
 from classifiers.train import packaged_data, read_examples
 from daemon.parse import ParseError, parse_message
-
-CORPUS = Path(
-    os.environ.get("CANDOUR_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus")
-)
+from tests.conftest import CORPUS, corpus_catalog
 
 
 def _library(text: str, keep_hyphen_lists: bool) -> list[tuple[str, str, str]]:
@@ -34,10 +27,8 @@ def _corpus_bodies() -> list[str]:
     """The text of every message in the shared corpus's catalogue that parses."""
     if not CORPUS.exists():
         return []
-    with (CORPUS / "public" / "CATALOG.tsv").open(newline="") as handle:
-        paths = [CORPUS / row["path"] for row in csv.DictReader(handle, delimiter="\t")]
     bodies = []
-    for path in paths:
+    for path, _ in corpus_catalog():
         try:
             text = parse_message(path.read_bytes()).text
         except ParseError:
