@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 # What an attacker, a broken mail client or a looping autoresponder might send.
@@ -53,22 +55,18 @@ def _mail(body: str, html: bool) -> bytes:
     return bytes(message)
 
 
-def _steps() -> dict[str, Callable[[str], object]]:
-    from classifiers.predict import ModelClassifier
-    from classifiers.safety import SafetyNet, shipped_rules
-    from classifiers.store import read_predictor, shipped_dir
+def _steps(state_dir: Path) -> dict[str, Callable[[str], object]]:
+    from classifiers.loader import load_classifier
     from classifiers.types import ClassifierInput
     from daemon.automatic import automatic_reason
+    from daemon.config import ClassifierConfig
     from daemon.correspondence import staff_text as read_staff_text
     from daemon.escalation import asks_for_escalation
     from daemon.parse import html_to_text, parse_message
     from daemon.pseudonyms import scrub
     from replies.commands import parse_staff_reply
 
-    loaded = read_predictor(shipped_dir())
-    classifier = ModelClassifier(
-        loaded.predictor, loaded.info.version, SafetyNet(shipped_rules()), 0.5
-    )
+    classifier = load_classifier(state_dir, ClassifierConfig())  # as the daemon loads it
     own = frozenset({"complaints@example.org"})
 
     def parse_and_screen(text: str) -> object:
@@ -102,7 +100,11 @@ def _time(step: Callable[[str], object], text: str) -> float:
 
 def run(small: int, factor: int) -> dict[str, Any]:
     """Time every step on every pattern at `small` and `small * factor` characters."""
-    steps = _steps()
+    with tempfile.TemporaryDirectory(prefix="candour-adversarial-") as state_dir:
+        return _run(_steps(Path(state_dir)), small, factor)
+
+
+def _run(steps: dict[str, Callable[[str], object]], small: int, factor: int) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     for step_name, step in steps.items():
         step("warm-up")
