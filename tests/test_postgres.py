@@ -117,3 +117,59 @@ def test_workers_claim_disjoint_outbox_rows_oldest_first(pg_url: str) -> None:
     with db.reader() as session:
         assert {r.status for r in outbox.rows(session)} == {"sending"}
     db.dispose()
+
+
+def test_a_batch_of_new_cases_takes_its_ids_from_the_sequence_in_one_query(pg_url: str) -> None:
+    """No INSERT ... RETURNING of the whole batch: ids come first, then a plain executemany."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import event, select
+
+    from classifiers.baseline import KeywordBaseline
+    from daemon.clock import SettableClock
+    from daemon.config import parse_config
+    from daemon.pipeline import Triage
+    from daemon.preparer import InlinePreparer
+    from daemon.values import Outcome, RawMessage
+    from models.schema import Case
+
+    config = parse_config(
+        {
+            "smtp": {"host": "127.0.0.1"},
+            "mailbox": [
+                {
+                    "name": "main",
+                    "address": "complaints@example.org",
+                    "organisation": "Example Trust",
+                    "imap": {"host": "127.0.0.1", "username": "u"},
+                }
+            ],
+        },
+        "test",
+    )
+    db = Database(pg_url)
+    db.upgrade()
+    now = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    triage = Triage(config.mailbox[0], db, InlinePreparer(KeywordBaseline()), SettableClock(now))
+    statements: list[str] = []
+    event.listen(
+        db.engine, "before_cursor_execute", lambda _c, _cur, sql, *_a: statements.append(sql)
+    )
+
+    def batch(first_uid: int, people: range) -> list[Outcome]:
+        raws = [
+            RawMessage(first_uid + n, make_mail(sender=f"p{n}@example.net")[0], now) for n in people
+        ]
+        return [r.outcome for r in triage.process_batch(1, raws)]
+
+    assert batch(1, range(5)) == [Outcome.CREATED] * 5
+    case_inserts = [s for s in statements if s.startswith('INSERT INTO "case"')]
+    assert case_inserts
+    assert not any("RETURNING" in s for s in case_inserts)
+    assert batch(6, range(5, 6)) == [Outcome.CREATED]  # one case alone: the ORM's own way
+    with db.reader() as session:
+        found = session.execute(select(Case.id, Case.complainant).order_by(Case.id)).all()
+    # Numbered in the order the messages came, and the sequence carries on after them.
+    assert [who for _, who in found] == [f"p{n}@example.net" for n in range(6)]
+    assert [case_id for case_id, _ in found] == list(range(found[0][0], found[0][0] + 6))
+    db.dispose()
