@@ -71,12 +71,23 @@ class WorkingCalendar:
 
         return holidays.country_holidays("GB", subdiv=self.region)
 
+    @cached_property
+    def _known(self) -> dict[date, bool]:
+        return {}
+
     def is_working_day(self, day: date) -> bool:
-        return (
-            day.weekday() in self.weekdays
-            and day not in self.closures
-            and day not in self._bank_holidays
-        )
+        # Remembered per day: a backlog counts deadlines from the same few days thousands
+        # of times, and each look-up in `holidays` costs ~4 us. A day's answer never
+        # changes for a calendar (a new configuration builds a new calendar).
+        known = self._known.get(day)
+        if known is None:
+            known = (
+                day.weekday() in self.weekdays
+                and day not in self.closures
+                and day not in self._bank_holidays
+            )
+            self._known[day] = known
+        return known
 
     def next_working_day(self, day: date) -> date:
         """The first working day strictly after `day`."""
