@@ -58,7 +58,7 @@ STAGES: tuple[tuple[str, str, str], ...] = (
     ("  of which: compose the reply", "automatic_reply", "replies/compose.py"),
     ("  of which: SQL flush (ORM)", "flush", "sqlalchemy/orm/session.py"),
     ("database: COMMIT", "commit", "sqlalchemy/orm/session.py"),
-    ("database: mark_flagged", "mark_flagged", "models/cases.py"),
+    ("database: keyword mark", "keywords_set", "models/cases.py"),
     ("logging (structlog)", "_proxy_to_logger", "structlog/"),
     ("SMTP: Mailer.send", "send", "replies/smtp.py"),
     ("outbox: claim", "_claim", "replies/deliver.py"),

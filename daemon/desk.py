@@ -167,7 +167,6 @@ def record_message(
         "received_at": raw.received_at,
         "recorded_at": now,
         "raw": raw.raw,
-        "flagged": False,
     }
     bulk.add(session, Message, values, case)
     note_thread(session, message_id, case)

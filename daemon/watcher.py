@@ -4,7 +4,8 @@ One thread and one IMAP connection per mailbox. The cycle is:
     repair keywords a crash left unset -> fetch new UIDs in batches -> pipeline (commits)
     -> set keywords -> append copies of sent mail to Sent -> IDLE (or poll) -> again.
 Database commit always comes before touching IMAP flags, so a crash in between is
-repaired at the next start from the `flagged` column, and reprocessing is a no-op.
+repaired at the next cycle from the mailbox's keyword mark (every recorded message up to
+it has its keyword), and reprocessing is a no-op.
 """
 
 from __future__ import annotations
@@ -81,20 +82,29 @@ class MailboxWatcher:
         imap = self.mailbox.imap
         return imap.quarantine_keyword if outcome == Outcome.QUARANTINED else imap.triaged_keyword
 
-    def _set_keywords(self, uidvalidity: int, pairs: list[tuple[int, str]]) -> None:
+    def _set_keywords(
+        self, uidvalidity: int, pairs: list[tuple[int, str]], after: int, through: int
+    ) -> None:
+        """Set the keywords of messages recorded with after < UID <= through, then move the
+        mailbox's keyword mark to `through` (one row, not one per message)."""
         by_keyword: dict[str, list[int]] = {}
         for uid, outcome in pairs:
             by_keyword.setdefault(self._outcome_keyword(outcome), []).append(uid)
         for keyword, uids in by_keyword.items():
             self.imap.add_keyword(uids, keyword)
         with self.triage.db.transaction() as session:
-            cases.mark_flagged(session, self.mailbox.name, uidvalidity, [uid for uid, _ in pairs])
+            cases.keywords_set(session, self.mailbox.name, uidvalidity, after, through)
 
     def repair_keywords(self, uidvalidity: int) -> None:
+        """Set the keywords a crash (or a failed STORE) left unset, up to the cursor."""
         with self.triage.db.reader() as session:
-            pending = cases.unflagged_uids(session, self.mailbox.name, uidvalidity)
-        if pending:
-            self._set_keywords(uidvalidity, pending)
+            backlog = cases.keyword_backlog(session, self.mailbox.name, uidvalidity)
+        if backlog.last_uid > backlog.mark:
+            if backlog.pending:
+                log.info(
+                    "imap.keywords_repaired", mailbox=self.mailbox.name, count=len(backlog.pending)
+                )
+            self._set_keywords(uidvalidity, backlog.pending, backlog.mark, backlog.last_uid)
 
     def process_new(self) -> int:
         """Fetch and triage everything new in the folder. Returns how many were processed.
@@ -112,7 +122,7 @@ class MailboxWatcher:
             return 0
         preparer = self.triage.preparer
         waiting: deque[Batch] = deque()
-        done = 0
+        done, mark = 0, after  # the keywords are set up to `mark`
         # A small first batch: the first rows are recorded while the next batches prepare.
         first = min(FIRST_BATCH, self.batch_size)
         starts = [0, *range(first, len(uids), self.batch_size)]
@@ -123,21 +133,27 @@ class MailboxWatcher:
                 continue
             waiting.append(preparer.submit(raws, self.mailbox.own_addresses))
             if len(waiting) > PREPARE_AHEAD:
-                done += self._record(state.uidvalidity, waiting.popleft())
+                batch = waiting.popleft()
+                mark = self._record(state.uidvalidity, batch, mark)
+                done += len(batch.raws)
         while waiting:
-            done += self._record(state.uidvalidity, waiting.popleft())
+            batch = waiting.popleft()
+            mark = self._record(state.uidvalidity, batch, mark)
+            done += len(batch.raws)
         return done
 
-    def _record(self, uidvalidity: int, batch: Batch) -> int:
-        """Record a prepared batch, then wake the outbox and set the IMAP keywords."""
+    def _record(self, uidvalidity: int, batch: Batch, after: int) -> int:
+        """Record a prepared batch (its UIDs all above `after`), then wake the outbox and
+        set the IMAP keywords. Returns the batch's highest UID."""
         prepared = self.triage.preparer.result(batch)
         with structlog.contextvars.bound_contextvars(mailbox=self.mailbox.name):
             results = self.triage.record_batch(uidvalidity, prepared)
         if any(r.outcome != Outcome.DUPLICATE for r in results):
             self.on_queued()  # acknowledgements, staff copies, relays: deliver them now
-        self._set_keywords(uidvalidity, [(r.uid, r.outcome.value) for r in results])
+        through = max(raw.uid for raw in batch.raws)
+        self._set_keywords(uidvalidity, [(r.uid, r.outcome.value) for r in results], after, through)
         self._count(results)
-        return len(results)
+        return through
 
     def _count(self, results: list[Result]) -> None:
         for r in results:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -224,30 +225,61 @@ def replies_sent_since_many(
     return {str(recipient): int(count) for recipient, count in rows}
 
 
-def unflagged_uids(session: Session, mailbox: str, uidvalidity: int) -> list[tuple[int, str]]:
-    """(uid, outcome) of recorded messages whose IMAP keyword is not yet set."""
+class KeywordBacklog(NamedTuple):
+    """Where the IMAP keywords stand for one mailbox and UIDVALIDITY."""
+
+    mark: int  # every recorded message up to this UID has its keyword
+    last_uid: int  # the last UID recorded (the cursor)
+    pending: list[tuple[int, str]]  # (uid, outcome) recorded above the mark, oldest first
+
+
+def keyword_backlog(session: Session, mailbox: str, uidvalidity: int) -> KeywordBacklog:
+    """The recorded messages whose keyword may not be set (a crash came between a batch's
+    commit and its keywords); none after a clean run. A range scan of the unique
+    (mailbox, UIDVALIDITY, UID) index, however large the mailbox."""
+    cursor = session.execute(
+        select(ImapCursor.keyword_uid, ImapCursor.last_uid).where(
+            ImapCursor.mailbox == mailbox, ImapCursor.uidvalidity == uidvalidity
+        )
+    ).first()
+    if cursor is None:
+        return KeywordBacklog(0, 0, [])
+    mark, last = int(cursor[0]), int(cursor[1])
+    if mark >= last:
+        return KeywordBacklog(mark, last, [])
     rows = session.execute(
-        select(Message.uid, Message.outcome).where(
+        select(Message.uid, Message.outcome)
+        .where(
             Message.mailbox == mailbox,
             Message.uidvalidity == uidvalidity,
-            Message.flagged.is_(False),
+            Message.uid > mark,
+            Message.uid <= last,
         )
+        .order_by(Message.uid)
     )
-    return [(int(uid), str(outcome)) for uid, outcome in rows]
+    return KeywordBacklog(mark, last, [(int(uid), str(outcome)) for uid, outcome in rows])
 
 
-def mark_flagged(session: Session, mailbox: str, uidvalidity: int, uids: Iterable[int]) -> None:
-    uid_list = list(uids)
-    for start in range(0, len(uid_list), 500):
-        session.execute(
-            update(Message)
-            .where(
-                Message.mailbox == mailbox,
-                Message.uidvalidity == uidvalidity,
-                Message.uid.in_(uid_list[start : start + 500]),
-            )
-            .values(flagged=True)
+def keywords_set(
+    session: Session, mailbox: str, uidvalidity: int, after: int, through: int
+) -> bool:
+    """Record that every message with after < UID <= through has its keyword.
+
+    The mark moves only if it had reached `after`: a batch whose keywords are set while
+    an earlier one's are not (its STORE failed) leaves the mark below the earlier one,
+    which is then set again. Returns whether the mark moved.
+    """
+    moved = session.execute(
+        update(ImapCursor)
+        .where(
+            ImapCursor.mailbox == mailbox,
+            ImapCursor.uidvalidity == uidvalidity,
+            ImapCursor.keyword_uid >= after,
+            ImapCursor.keyword_uid < through,
         )
+        .values(keyword_uid=through)
+    )
+    return bool(moved.rowcount)  # type: ignore[attr-defined]
 
 
 def case_events(session: Session, case_id: int) -> list[CaseEvent]:

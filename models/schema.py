@@ -74,7 +74,8 @@ class Base(DeclarativeBase):
 
 
 class ImapCursor(Base):
-    """The last UID fully recorded, per mailbox and UIDVALIDITY: where a restart resumes."""
+    """Per mailbox and UIDVALIDITY: the last UID fully recorded (where a restart resumes),
+    and the last UID up to which every recorded message has its IMAP keyword."""
 
     __tablename__ = "imap_cursor"
     __table_args__ = (UniqueConstraint("mailbox", "uidvalidity"),)
@@ -83,6 +84,9 @@ class ImapCursor(Base):
     mailbox: Mapped[str] = mapped_column(String(64))
     uidvalidity: Mapped[int] = mapped_column(BigInteger)
     last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Every recorded message up to this UID has its IMAP keyword; those above it may not
+    # yet (the keyword is set after the batch commits) and are set again after a crash.
+    keyword_uid: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class ReferenceCounter(Base):
@@ -159,8 +163,7 @@ class Message(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
     raw: Mapped[bytes] = mapped_column(LargeBinary)
-    # Set once the IMAP keyword is on the message; a crash in between is repaired at start.
-    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Whether its IMAP keyword is set yet: ImapCursor.keyword_uid.
 
 
 class Outbox(Base):

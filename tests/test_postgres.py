@@ -69,7 +69,6 @@ def test_refreshed_statistics_let_the_batch_lookups_use_their_index(pg_url: str)
             "received_at": now,
             "recorded_at": now,
             "raw": b"x" * 500,
-            "flagged": True,
         }
         for i in range(20_000)
     ]
