@@ -4,16 +4,20 @@ A staff reply (a staff sender writing to the case's signed reply address) is str
 quoted history and signature, its commands applied, and what remains relayed to the
 complainant from the mailbox address. Staff mail that reached the case any other way is
 recorded as an internal note and never relayed. Everyone else's mail is recorded on the
-case and forwarded to whoever handles it.
+case and forwarded to whoever handles it; when the safety net fires on it (a disclosure
+can come in the third message as well as the first), the case is flagged and the
+safeguarding lead gets the follow-up too, as on every follow-up of a flagged case.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import TypeGuard
 
 from sqlalchemy.orm import Session
 
+from classifiers.types import Classification
 from daemon.desk import Desk, Incoming, last_from, queue_mail
 from daemon.escalation import asks_for_escalation
 from daemon.parse import ParsedMessage
@@ -54,8 +58,12 @@ def continue_case(
     case: Case,
     via_case_address: bool,
     now: datetime,
+    classification: Classification | None = None,
 ) -> Result:
-    """Record `incoming` on `case` and do what its sender's role calls for."""
+    """Record `incoming` on `case` and do what its sender's role calls for.
+
+    `classification` is the preparer's reading of the message (its safety net matters
+    here, not its label); None when there is none."""
     parsed, uid = incoming.parsed, incoming.raw.uid
     if automatic is not None:
         desk.record(session, incoming, Outcome.AUTOMATIC, case, automatic, now)
@@ -74,11 +82,33 @@ def continue_case(
         desk.record(session, incoming, Outcome.STAFF, case, reason, now)
         cases.add_event(session, case, now, "note", staff_text(parsed), actor=parsed.sender)
         return Result(uid, Outcome.STAFF, case.reference, "note")
-    return _follow_up(session, desk, incoming, case, role, now)
+    return _follow_up(session, desk, incoming, case, role, now, classification)
+
+
+def raises_concern(classification: Classification | None) -> TypeGuard[Classification]:
+    """Whether a message calls for the safeguarding lead (as routing.route_for decides)."""
+    return classification is not None and (
+        "safeguarding" in classification.flags or classification.label == "safeguarding"
+    )
+
+
+def _flag_safeguarding(
+    session: Session, case: Case, classification: Classification, now: datetime, uid: int
+) -> None:
+    flags = [f for f in case.flags.split(",") if f]
+    case.flags = ",".join([*flags, "safeguarding"])
+    reasons = " ".join(classification.reasons) or f"label:{classification.label}"
+    cases.add_event(session, case, now, "safeguarding.flagged", f"uid {uid}: {reasons}")
 
 
 def _follow_up(
-    session: Session, desk: Desk, incoming: Incoming, case: Case, role: Role, now: datetime
+    session: Session,
+    desk: Desk,
+    incoming: Incoming,
+    case: Case,
+    role: Role,
+    now: datetime,
+    classification: Classification | None,
 ) -> Result:
     mailbox, parsed = desk.mailbox, incoming.parsed
     from_complainant = role == Role.COMPLAINANT
@@ -93,8 +123,13 @@ def _follow_up(
         )
         due = compose.local_time(mailbox, case.stage_due_at)
         note = problem or f"The complainant asks for the next stage: now {case.stage}, due {due}."
+    if raises_concern(classification) and "safeguarding" not in case.flags.split(","):
+        _flag_safeguarding(session, case, classification, now, incoming.raw.uid)
+        alert = "SAFEGUARDING: the safety net flagged this message; the case is now flagged."
+        note = f"{alert}\n{note}".strip()
     handler = case.assigned_to or case.route
-    if handler:
+    lead = mailbox.routes.safeguarding if "safeguarding" in case.flags.split(",") else None
+    for recipient in dict.fromkeys(r for r in (handler, lead) if r):
         if from_complainant:
             sender_line = desk.sender_line(case, parsed)
         else:
@@ -102,7 +137,7 @@ def _follow_up(
         copy = desk.staff_mail(
             "followup_copy",
             case=case,
-            recipient=handler,
+            recipient=recipient,
             context={
                 "label": case.label,
                 "status": case.status,

@@ -242,7 +242,14 @@ class Triage:
         if case is not None:
             incoming = Incoming(uidvalidity, item.raw, item.dedupe_key, parsed)
             return continue_case(
-                session, self.desk, incoming, item.automatic, case, via_case_address, now
+                session,
+                self.desk,
+                incoming,
+                item.automatic,
+                case,
+                via_case_address,
+                now,
+                item.classification,
             )
         if item.automatic is not None:
             record_message(

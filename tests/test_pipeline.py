@@ -244,3 +244,85 @@ def test_losing_the_database_is_raised_not_blamed_on_the_messages(
 
         assert quarantined(session) == []
     assert feed.cases() == []
+
+
+ROUTES = {"complaint": "team@example.org", "safeguarding": "lead@example.org"}
+
+
+def _copies(feed: Feeder, kind: str = "followup_copy") -> list[str]:
+    return [o.recipient for o in feed.acks() if o.kind == kind]
+
+
+def _events(feed: Feeder, case: Case) -> list[tuple[str, str]]:
+    from models.schema import CaseEvent
+
+    with feed.triage.db.reader() as session:
+        rows = session.scalars(
+            select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)
+        )
+        return [(e.kind, e.detail) for e in rows]
+
+
+def test_a_disclosure_in_a_follow_up_flags_the_case_and_tells_the_safeguarding_lead(
+    tmp_path: Path,
+) -> None:
+    feed = Feeder(_triage(tmp_path, routes=ROUTES)[0])
+    feed(make_mail(sender="owner@example.net", body="My appointment was cancelled twice.")[0])
+    [case] = feed.cases()
+    assert "safeguarding" not in case.flags
+    assert _copies(feed, "staff_copy") == ["team@example.org"]
+    [ack] = [o for o in feed.acks() if o.kind == "acknowledgement"]
+    follow_up = make_mail(
+        sender="owner@example.net",
+        subject="Re: My appointment",
+        body="Since then my carer has hit me twice and I do not feel safe at home.",
+        headers={"In-Reply-To": f"<{ack.message_id}>"},
+    )[0]
+    assert feed(follow_up) == Outcome.FOLLOWUP
+    [case] = feed.cases()
+    assert case.flags.split(",").count("safeguarding") == 1
+    assert _copies(feed) == ["team@example.org", "lead@example.org"]
+    assert [kind for kind, _ in _events(feed, case)].count("safeguarding.flagged") == 1
+    [copy] = [o for o in feed.acks() if o.recipient == "lead@example.org"]
+    assert b"SAFEGUARDING" in copy.raw
+
+    # Later follow-ups on the flagged case go to the lead too; the flag is not repeated.
+    again = make_mail(
+        sender="owner@example.net",
+        subject="Re: My appointment",
+        body="Is anyone going to call me back?",
+        headers={"In-Reply-To": f"<{ack.message_id}>"},
+    )[0]
+    assert feed(again) == Outcome.FOLLOWUP
+    [case] = feed.cases()
+    assert case.flags.split(",").count("safeguarding") == 1
+    assert _copies(feed) == ["team@example.org", "lead@example.org"] * 2
+    assert [kind for kind, _ in _events(feed, case)].count("safeguarding.flagged") == 1
+
+
+def test_an_ordinary_follow_up_goes_to_the_handler_alone(tmp_path: Path) -> None:
+    feed = Feeder(_triage(tmp_path, routes=ROUTES)[0])
+    feed(make_mail(sender="owner@example.net", body="My appointment was cancelled twice.")[0])
+    [ack] = [o for o in feed.acks() if o.kind == "acknowledgement"]
+    follow_up = make_mail(
+        sender="owner@example.net",
+        subject="Re: My appointment",
+        body="Any news on this? It has been a week.",
+        headers={"In-Reply-To": f"<{ack.message_id}>"},
+    )[0]
+    assert feed(follow_up) == Outcome.FOLLOWUP
+    [case] = feed.cases()
+    assert "safeguarding" not in case.flags
+    assert _copies(feed) == ["team@example.org"]
+
+
+def test_our_own_templates_never_trip_the_safety_net() -> None:
+    """A reply quoting our mail must not flag a case for what we wrote."""
+    from classifiers.safety import SafetyNet, shipped_rules
+
+    net = SafetyNet(shipped_rules())
+    templates = sorted((Path(__file__).parent.parent / "replies" / "templates").glob("*.txt"))
+    assert len(templates) >= 10
+    assert {t.name: net.rule_hits(t.read_text()) for t in templates} == {
+        t.name: () for t in templates
+    }
