@@ -172,3 +172,28 @@ def test_a_batch_of_new_cases_takes_its_ids_from_the_sequence_in_one_query(pg_ur
     assert [who for _, who in found] == [f"p{n}@example.net" for n in range(6)]
     assert [case_id for case_id, _ in found] == list(range(found[0][0], found[0][0] + 6))
     db.dispose()
+
+
+def test_stored_messages_are_compressed_with_lz4_where_the_server_has_it(pg_url: str) -> None:
+    db = Database(pg_url)
+    db.upgrade()
+    with db.reader() as session:
+        has_lz4 = session.execute(
+            text(
+                "SELECT 'lz4' = ANY(enumvals) FROM pg_settings"
+                " WHERE name = 'default_toast_compression'"
+            )
+        ).scalar()
+        methods: dict[str, str] = dict(
+            session.execute(
+                text(
+                    "SELECT attrelid::regclass::text, attcompression FROM pg_attribute"
+                    " WHERE attname = 'raw'"
+                    " AND attrelid IN ('message'::regclass, 'outbox'::regclass)"
+                )
+            ).all()
+        )
+    assert methods == (
+        {"message": "l", "outbox": "l"} if has_lz4 else {"message": "", "outbox": ""}
+    )
+    db.dispose()
