@@ -16,13 +16,14 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
+from typing import Any
 
 import imapclient
 import pytest
 from hypothesis import settings
 from sqlalchemy.orm import Session
 
-from daemon.config import Config, load_config
+from daemon.config import Config, MailboxConfig, load_config, parse_config
 from tests.mailstack import Dovecot, Received, SmtpSink, write_config
 
 REPO = Path(__file__).resolve().parent.parent
@@ -249,3 +250,23 @@ def pg_url() -> Iterator[str]:
             yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def make_mailbox(**fields: Any) -> MailboxConfig:
+    """One mailbox's configuration as the daemon parses it, with `fields` on top."""
+    config = parse_config(
+        {
+            "smtp": {"host": "127.0.0.1"},
+            "mailbox": [
+                {
+                    "name": "main",
+                    "address": "complaints@example.org",
+                    "organisation": "Example Trust",
+                    "imap": {"host": "127.0.0.1", "username": "u"},
+                    **fields,
+                }
+            ],
+        },
+        "test",
+    )
+    return config.mailbox[0]

@@ -5,19 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
 
-from daemon.config import MailboxConfig, parse_config
+from daemon.config import MailboxConfig
 from daemon.deadlines import acknowledgement_limit, calendar_for
 from daemon.workdays import TimeLimit
 from models import lifecycle, outbox
 from models.cases import case_events
 from models.database import Database
 from models.schema import Case
-from tests.conftest import queue_reply
+from tests.conftest import make_mailbox, queue_reply
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # Monday 2 March 2026, 10:00 GMT
 COMMUNITY_STAGES = [
@@ -28,25 +27,6 @@ COMMUNITY_STAGES = [
         "request_within": "20 working days",
     },
 ]
-
-
-def make_mailbox(**fields: Any) -> MailboxConfig:
-    config = parse_config(
-        {
-            "smtp": {"host": "127.0.0.1"},
-            "mailbox": [
-                {
-                    "name": "main",
-                    "address": "complaints@example.org",
-                    "organisation": "Example Trust",
-                    "imap": {"host": "127.0.0.1", "username": "u"},
-                    **fields,
-                }
-            ],
-        },
-        "test",
-    )
-    return config.mailbox[0]
 
 
 @pytest.fixture

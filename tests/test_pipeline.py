@@ -10,37 +10,21 @@ from sqlalchemy import select
 
 from classifiers.baseline import KeywordBaseline
 from daemon.clock import SettableClock
-from daemon.config import parse_config
 from daemon.pipeline import Triage
 from daemon.preparer import InlinePreparer
 from daemon.values import Outcome, RawMessage
 from models.database import Database
 from models.schema import Case, Outbox
-from tests.conftest import make_mail
+from tests.conftest import make_mail, make_mailbox
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday
 
 
 def _triage(tmp_path: Path, **mailbox: object) -> tuple[Triage, SettableClock]:
-    config = parse_config(
-        {
-            "smtp": {"host": "127.0.0.1"},
-            "mailbox": [
-                {
-                    "name": "main",
-                    "address": "complaints@example.org",
-                    "organisation": "Example Trust",
-                    "imap": {"host": "127.0.0.1", "username": "u"},
-                    **mailbox,
-                }
-            ],
-        },
-        "test",
-    )
     db = Database(f"sqlite:///{tmp_path / 'p.db'}")
     db.upgrade()
     clock = SettableClock(NOW)
-    return Triage(config.mailbox[0], db, InlinePreparer(KeywordBaseline()), clock), clock
+    return Triage(make_mailbox(**mailbox), db, InlinePreparer(KeywordBaseline()), clock), clock
 
 
 class Feeder:
@@ -263,22 +247,33 @@ def _events(feed: Feeder, case: Case) -> list[tuple[str, str]]:
         return [(e.kind, e.detail) for e in rows]
 
 
+def _routed_case(tmp_path: Path) -> tuple[Feeder, Outbox]:
+    """A mailbox with a complaints team and a safeguarding lead, one ordinary complaint
+    in it; returns the feeder and the complaint's acknowledgement."""
+    feed = Feeder(_triage(tmp_path, routes=ROUTES)[0])
+    feed(make_mail(sender="owner@example.net", body="My appointment was cancelled twice.")[0])
+    [ack] = [o for o in feed.acks() if o.kind == "acknowledgement"]
+    return feed, ack
+
+
+def _follow_up(ack: Outbox, body: str) -> bytes:
+    return make_mail(
+        sender="owner@example.net",
+        subject="Re: My appointment",
+        body=body,
+        headers={"In-Reply-To": f"<{ack.message_id}>"},
+    )[0]
+
+
 def test_a_disclosure_in_a_follow_up_flags_the_case_and_tells_the_safeguarding_lead(
     tmp_path: Path,
 ) -> None:
-    feed = Feeder(_triage(tmp_path, routes=ROUTES)[0])
-    feed(make_mail(sender="owner@example.net", body="My appointment was cancelled twice.")[0])
+    feed, ack = _routed_case(tmp_path)
     [case] = feed.cases()
     assert "safeguarding" not in case.flags
     assert _copies(feed, "staff_copy") == ["team@example.org"]
-    [ack] = [o for o in feed.acks() if o.kind == "acknowledgement"]
-    follow_up = make_mail(
-        sender="owner@example.net",
-        subject="Re: My appointment",
-        body="Since then my carer has hit me twice and I do not feel safe at home.",
-        headers={"In-Reply-To": f"<{ack.message_id}>"},
-    )[0]
-    assert feed(follow_up) == Outcome.FOLLOWUP
+    disclosure = "Since then my carer has hit me twice and I do not feel safe at home."
+    assert feed(_follow_up(ack, disclosure)) == Outcome.FOLLOWUP
     [case] = feed.cases()
     assert case.flags.split(",").count("safeguarding") == 1
     assert _copies(feed) == ["team@example.org", "lead@example.org"]
@@ -287,13 +282,7 @@ def test_a_disclosure_in_a_follow_up_flags_the_case_and_tells_the_safeguarding_l
     assert b"SAFEGUARDING" in copy.raw
 
     # Later follow-ups on the flagged case go to the lead too; the flag is not repeated.
-    again = make_mail(
-        sender="owner@example.net",
-        subject="Re: My appointment",
-        body="Is anyone going to call me back?",
-        headers={"In-Reply-To": f"<{ack.message_id}>"},
-    )[0]
-    assert feed(again) == Outcome.FOLLOWUP
+    assert feed(_follow_up(ack, "Is anyone going to call me back?")) == Outcome.FOLLOWUP
     [case] = feed.cases()
     assert case.flags.split(",").count("safeguarding") == 1
     assert _copies(feed) == ["team@example.org", "lead@example.org"] * 2
@@ -301,16 +290,8 @@ def test_a_disclosure_in_a_follow_up_flags_the_case_and_tells_the_safeguarding_l
 
 
 def test_an_ordinary_follow_up_goes_to_the_handler_alone(tmp_path: Path) -> None:
-    feed = Feeder(_triage(tmp_path, routes=ROUTES)[0])
-    feed(make_mail(sender="owner@example.net", body="My appointment was cancelled twice.")[0])
-    [ack] = [o for o in feed.acks() if o.kind == "acknowledgement"]
-    follow_up = make_mail(
-        sender="owner@example.net",
-        subject="Re: My appointment",
-        body="Any news on this? It has been a week.",
-        headers={"In-Reply-To": f"<{ack.message_id}>"},
-    )[0]
-    assert feed(follow_up) == Outcome.FOLLOWUP
+    feed, ack = _routed_case(tmp_path)
+    assert feed(_follow_up(ack, "Any news on this? It has been a week.")) == Outcome.FOLLOWUP
     [case] = feed.cases()
     assert "safeguarding" not in case.flags
     assert _copies(feed) == ["team@example.org"]

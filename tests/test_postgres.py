@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from models.database import Database
-from tests.conftest import Setup, make_mail, queue_reply
+from tests.conftest import Setup, make_mail, make_mailbox, queue_reply
 from tests.mailstack import write_config
 
 pytestmark = pytest.mark.postgres
@@ -126,30 +126,15 @@ def test_a_batch_of_new_cases_takes_its_ids_from_the_sequence_in_one_query(pg_ur
 
     from classifiers.baseline import KeywordBaseline
     from daemon.clock import SettableClock
-    from daemon.config import parse_config
     from daemon.pipeline import Triage
     from daemon.preparer import InlinePreparer
     from daemon.values import Outcome, RawMessage
     from models.schema import Case
 
-    config = parse_config(
-        {
-            "smtp": {"host": "127.0.0.1"},
-            "mailbox": [
-                {
-                    "name": "main",
-                    "address": "complaints@example.org",
-                    "organisation": "Example Trust",
-                    "imap": {"host": "127.0.0.1", "username": "u"},
-                }
-            ],
-        },
-        "test",
-    )
     db = Database(pg_url)
     db.upgrade()
     now = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
-    triage = Triage(config.mailbox[0], db, InlinePreparer(KeywordBaseline()), SettableClock(now))
+    triage = Triage(make_mailbox(), db, InlinePreparer(KeywordBaseline()), SettableClock(now))
     statements: list[str] = []
     event.listen(
         db.engine, "before_cursor_execute", lambda _c, _cur, sql, *_a: statements.append(sql)

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from daemon.config import parse_config
 from daemon.deadlines import acknowledgement_limit, calendar_for
 from daemon.workdays import TimeLimit, WorkingCalendar
+from tests.conftest import make_mailbox
 
 LONDON = ZoneInfo("Europe/London")
 REGIONS = ("ENG", "WLS", "SCT", "NIR")
@@ -337,29 +338,17 @@ def test_a_calendar_with_no_working_day_is_a_configuration_error() -> None:
 
 
 def test_calendar_for_takes_region_zone_hours_weekdays_and_closures() -> None:
-    config = parse_config(
-        {
-            "smtp": {"host": "127.0.0.1"},
-            "mailbox": [
-                {
-                    "name": "main",
-                    "address": "complaints@example.org",
-                    "organisation": "Example Trust",
-                    "region": "SCT",
-                    "timezone": "Europe/Dublin",
-                    "calendar": {
-                        "opens": "08:30",
-                        "closes": "16:00",
-                        "working_days": ["Mon", "Tue", "Wed", "Thu"],
-                        "closures": [date(2026, 12, 29)],
-                    },
-                    "imap": {"host": "127.0.0.1", "username": "u"},
-                }
-            ],
+    mailbox = make_mailbox(
+        region="SCT",
+        timezone="Europe/Dublin",
+        calendar={
+            "opens": "08:30",
+            "closes": "16:00",
+            "working_days": ["Mon", "Tue", "Wed", "Thu"],
+            "closures": [date(2026, 12, 29)],
         },
-        "test",
     )
-    calendar = calendar_for(config.mailbox[0])
+    calendar = calendar_for(mailbox)
     assert calendar == WorkingCalendar(
         "SCT",
         "Europe/Dublin",
