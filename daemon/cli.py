@@ -131,7 +131,7 @@ def case_summary(case: Case) -> dict[str, Any]:
         "ack_due_at": _iso(case.ack_due_at),
         "no_ack_reason": case.no_ack_reason,
         "ack_breached": case.ack_breached,
-        "flags": [f for f in case.flags.split(",") if f],
+        "flags": case.flag_names,
         "route": case.route,
         "assigned_to": case.assigned_to,
         "pseudonym": case.pseudonym,

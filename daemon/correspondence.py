@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import TypeGuard
 
 from sqlalchemy.orm import Session
 
@@ -22,7 +21,7 @@ from daemon.desk import Desk, Incoming, last_from, queue_mail
 from daemon.escalation import asks_for_escalation
 from daemon.parse import ParsedMessage
 from daemon.pseudonyms import without_signature
-from daemon.routing import Role, sender_role
+from daemon.routing import Role, raises_concern, sender_role
 from daemon.values import Outcome, Result
 from models import cases, lifecycle
 from models.corrections import relabel
@@ -85,18 +84,10 @@ def continue_case(
     return _follow_up(session, desk, incoming, case, role, now, classification)
 
 
-def raises_concern(classification: Classification | None) -> TypeGuard[Classification]:
-    """Whether a message calls for the safeguarding lead (as routing.route_for decides)."""
-    return classification is not None and (
-        "safeguarding" in classification.flags or classification.label == "safeguarding"
-    )
-
-
 def _flag_safeguarding(
     session: Session, case: Case, classification: Classification, now: datetime, uid: int
 ) -> None:
-    flags = [f for f in case.flags.split(",") if f]
-    case.flags = ",".join([*flags, "safeguarding"])
+    case.flags = ",".join([*case.flag_names, "safeguarding"])
     reasons = " ".join(classification.reasons) or f"label:{classification.label}"
     cases.add_event(session, case, now, "safeguarding.flagged", f"uid {uid}: {reasons}")
 
@@ -123,31 +114,30 @@ def _follow_up(
         )
         due = compose.local_time(mailbox, case.stage_due_at)
         note = problem or f"The complainant asks for the next stage: now {case.stage}, due {due}."
-    if raises_concern(classification) and "safeguarding" not in case.flags.split(","):
+    flagged = "safeguarding" in case.flag_names
+    if raises_concern(classification) and not flagged:
         _flag_safeguarding(session, case, classification, now, incoming.raw.uid)
+        flagged = True
         alert = "SAFEGUARDING: the safety net flagged this message; the case is now flagged."
         note = f"{alert}\n{note}".strip()
     handler = case.assigned_to or case.route
-    lead = mailbox.routes.safeguarding if "safeguarding" in case.flags.split(",") else None
+    lead = mailbox.routes.safeguarding if flagged else None
+    if from_complainant:
+        sender_line = desk.sender_line(case, parsed)
+    else:
+        sender_line = "someone else" if mailbox.pseudonymous else parsed.sender
+    context = {
+        "label": case.label,
+        "status": case.status,
+        "subject": desk.subject_for_staff(parsed),
+        "sender_line": sender_line,
+        "note": note,
+        "received": compose.local_time(mailbox, incoming.raw.received_at),
+        "text": desk.words_for_staff(parsed),
+    }
     for recipient in dict.fromkeys(r for r in (handler, lead) if r):
-        if from_complainant:
-            sender_line = desk.sender_line(case, parsed)
-        else:
-            sender_line = "someone else" if mailbox.pseudonymous else parsed.sender
         copy = desk.staff_mail(
-            "followup_copy",
-            case=case,
-            recipient=recipient,
-            context={
-                "label": case.label,
-                "status": case.status,
-                "subject": desk.subject_for_staff(parsed),
-                "sender_line": sender_line,
-                "note": note,
-                "received": compose.local_time(mailbox, incoming.raw.received_at),
-                "text": desk.words_for_staff(parsed),
-            },
-            now=now,
+            "followup_copy", case=case, recipient=recipient, context=context, now=now
         )
         queue_mail(session, mailbox, case, copy, now)
     return Result(incoming.raw.uid, Outcome.FOLLOWUP, case.reference, None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeGuard
 
 from classifiers.types import OUT_OF_SCOPE, Classification
 from daemon.config import RoutesConfig
@@ -24,6 +25,14 @@ class Route:
         return tuple(dict.fromkeys(r for r in found if r))
 
 
+def raises_concern(classification: Classification | None) -> TypeGuard[Classification]:
+    """Whether a message calls for the safeguarding lead: the safety net fired, or the
+    model labelled it safeguarding. For new cases and follow-ups alike."""
+    return classification is not None and (
+        "safeguarding" in classification.flags or classification.label == "safeguarding"
+    )
+
+
 def route_for(
     classification: Classification, routes: RoutesConfig, *, no_pseudonym: bool = False
 ) -> Route:
@@ -36,7 +45,7 @@ def route_for(
         primary = routes.for_label(classification.label)
         reasons.append(f"label:{classification.label}")
     also: tuple[str, ...] = ()
-    if "safeguarding" in classification.flags or classification.label == "safeguarding":
+    if raises_concern(classification):
         lead = routes.safeguarding
         if lead and lead != primary:
             also = (lead,)

@@ -135,6 +135,11 @@ class Case(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     close_reason: Mapped[str | None] = mapped_column(String(24))
 
+    @property
+    def flag_names(self) -> list[str]:
+        """`flags` as a list ("safeguarding", "no-pseudonym", ...)."""
+        return [f for f in self.flags.split(",") if f]
+
 
 class Message(Base):
     """An incoming message, raw bytes included: nothing the sender wrote is ever lost."""
