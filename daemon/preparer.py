@@ -196,9 +196,12 @@ class ProcessPreparer:
             initializer=_child_start,
             initargs=self._args,
         )
-        # Children are spawned on the first submit: start them now, so that they import
-        # and load the model while the daemon checks its schema and logs in to IMAP.
-        pool.submit(self._task, [], frozenset())
+        # A spawn-context pool starts a child only when a task is submitted and no child is
+        # idle: one empty task per child starts them all now, so that they import and load
+        # the model while the daemon checks its schema and logs in to IMAP (with a single
+        # one, the second child started with the first batch and loaded the model then).
+        for _ in range(self._processes):
+            pool.submit(self._task, [], frozenset())
         return pool
 
     def submit(self, raws: Sequence[RawMessage], own_addresses: frozenset[str]) -> Batch:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psutil  # type: ignore[import-untyped]
 import pytest
 
 from classifiers.loader import load_classifier
@@ -65,6 +66,25 @@ def test_the_child_gives_the_same_results_as_the_daemons_own_process(tmp_path: P
     assert [p.parsed for p in got] == [p.parsed for p in expected]
     assert [p.classification for p in got] == [p.classification for p in expected]
     assert {p.classification.label for p in got if p.classification} >= {"complaint", "feedback"}
+
+
+def _spawned_children() -> set[int]:
+    return {
+        child.pid
+        for child in psutil.Process().children()
+        if "spawn_main" in " ".join(child.cmdline())
+    }
+
+
+def test_every_child_starts_with_the_preparer_not_with_the_first_batch(tmp_path: Path) -> None:
+    """A spawn pool starts a child per submitted task: both must load the model while the
+    daemon starts up, not one of them when the backlog's first batch arrives."""
+    before = _spawned_children()
+    preparer = ProcessPreparer(tmp_path, ClassifierConfig(), "warning", processes=2)
+    try:
+        assert len(_spawned_children() - before) == 2
+    finally:
+        preparer.close()
 
 
 def test_a_message_that_kills_the_child_alone_is_handed_back_unparsed(tmp_path: Path) -> None:
