@@ -204,6 +204,26 @@ def test_due_matches_the_reference_in_every_nation(
     assert due.tzinfo is UTC
 
 
+# One calendar per nation for every example: what each remembers (a day's answer, the day
+# n working days after another) must give what a fresh count gives, whatever came before.
+_SHARED = {region: WorkingCalendar(region=region) for region in REGIONS}
+
+
+@settings(max_examples=600)
+@given(
+    region=regions,
+    received=london_moments(),
+    working_days=st.lists(working_day_counts, min_size=1, max_size=4),
+)
+def test_a_calendar_asked_again_answers_as_a_fresh_count(
+    region: str, received: datetime, working_days: list[int]
+) -> None:
+    calendar = _SHARED[region]
+    for days in [*working_days, *reversed(working_days)]:
+        due = calendar.due(received, TimeLimit(days, "working_days"))
+        assert due == reference_due(received, days, Office(region=region))
+
+
 @settings(max_examples=600)
 @given(region=regions, received=around_clock_changes(), working_days=st.integers(0, 25))
 def test_due_around_the_clock_changes(region: str, received: datetime, working_days: int) -> None:
