@@ -213,8 +213,10 @@ class BacklogRun:
     database: str
     mode: str  # "run" (long-running, IDLE) or "once"
     messages: int
-    raw_rate: float
+    raw_rate: float  # the ceiling for this run: before it, or bracketed (see bracket)
     cold_raw_rate: float = 0.0  # the raw limit from a cold start (RawLimit.cold_rate)
+    raw_before: float = 0.0  # the ceiling measured right before the run, and right after
+    raw_after: float | None = None
     completed: bool = False
     seconds: float = 0.0
     first_record_seconds: float | None = None
@@ -235,6 +237,14 @@ class BacklogRun:
     breakdown: dict[str, dict[str, int]] = field(default_factory=dict)
     cpu_account: CpuAccount | None = None  # from start until every ack arrived
     note: str = ""
+
+    def bracket(self, after: float) -> None:
+        """Take the ceiling measured again after the run into account: the run is compared
+        with the mean time the ceiling took before and after it (the harmonic mean of the
+        two rates), so that the machine's drift during a run counts for neither side."""
+        self.raw_after = after
+        if self.raw_before and after:
+            self.raw_rate = 2 / (1 / self.raw_before + 1 / after)
 
     @property
     def rate(self) -> float:
@@ -296,7 +306,9 @@ def run_backlog(
     config = write_config(
         workdir / "candour.toml", mailbox=mailbox, smtp_port=sink.port, db_url=db_url
     )
-    result = BacklogRun(database, "once" if once else "run", messages, raw_rate, cold_raw_rate)
+    result = BacklogRun(
+        database, "once" if once else "run", messages, raw_rate, cold_raw_rate, raw_before=raw_rate
+    )
     probe = DatabaseProbe(db_url)
     try:
         with Daemon(config, workdir / "daemon.log", once=once) as daemon:

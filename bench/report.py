@@ -54,13 +54,13 @@ def _raw_section(suite: Suite) -> list[str]:
                 f"{corpus.seed_rate:.0f}" if corpus else "-",
             ]
         )
-    headers = ["msgs", "fetch+parse/s", "before each run/s", "from a cold start/s"]
+    headers = ["msgs", "fetch+parse/s", "around each run/s", "from a cold start/s"]
     headers += ["fetch/s", "parse/s"]
     headers += ["mean bytes", "seed/s"]
     return [
         "Raw limit: FETCH BODY.PEEK[] (500 a command) + parse_message, one thread; measured"
-        " again before each daemon run (each run's ratio uses its own); cold start: the same"
-        " in a new process, timed from spawn to exit",
+        " again before and after each daemon run (each run's ratio uses its own two); cold"
+        " start: the same in a new process, timed from spawn to exit",
         table(headers, rows),
     ]
 
@@ -72,7 +72,8 @@ def _backlog_section(suite: Suite) -> list[str]:
             r.database,
             r.mode,
             f"{r.rate:.1f}" if r.completed else "DNF",
-            f"{r.raw_rate:.0f}",
+            f"{r.raw_rate:.0f}"
+            + (f" ({r.raw_before:.0f}-{r.raw_after:.0f})" if r.raw_after is not None else ""),
             f"{100 * r.ratio:.1f} %",
             f"{100 * r.ratio_cold:.0f} %" if r.cold_raw_rate else "-",
             f"{r.rate_after_start:.0f} ({100 * r.ratio_after_start:.0f} %)" if r.completed else "-",
@@ -97,7 +98,8 @@ def _backlog_section(suite: Suite) -> list[str]:
         ]
         for r in suite.backlog
     ]
-    headers = ["msgs", "database", "mode", "msgs/s", "raw/s", "of raw", "of cold raw"]
+    headers = ["msgs", "database", "mode", "msgs/s", "raw/s (before-after)", "of raw"]
+    headers += ["of cold raw"]
     headers += ["after start-up (of raw)"]
     headers += ["total s", "1st row s"]
     headers += ["all rows s", "acks", "CPU s (daemon + preparer)", "peak RSS MB"]
