@@ -17,7 +17,9 @@ breaks the child again is handed back unparsed, to be quarantined with the reaso
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -36,6 +38,7 @@ from daemon.values import RawMessage
 log = structlog.get_logger("candour.preparer")
 
 CRASHED = "preparing this message stopped the worker process"
+EXIT_ORPHANED = 75  # a child whose daemon died without shutting it down
 
 
 class PreparerUnavailable(Exception):
@@ -151,15 +154,26 @@ Task = Callable[[Sequence[RawMessage], frozenset[str]], list[Stages]]
 _child_classifier: Classifier | None = None
 
 
+def _exit_with_parent() -> None:
+    """Wait until the daemon's process has gone, then end this child at once."""
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        parent.join()  # returns when the parent's end of the sentinel pipe closes
+    os._exit(EXIT_ORPHANED)
+
+
 def _child_start(state_dir: Path, config: ClassifierConfig, log_level: str) -> None:
     """Runs once in the child: signals, logging, and the classifier (with hot reload)."""
     global _child_classifier
     from classifiers.loader import load_classifier
     from daemon import logs
 
-    # Ctrl-C and SIGTERM are for the daemon, which shuts the child down in order.
+    # Ctrl-C and SIGTERM are for the daemon, which shuts the child down in order. So that a
+    # daemon killed outright (SIGKILL, the OOM killer, a crash) leaves no child behind,
+    # holding its memory and waiting for systemd's stop timeout, the child watches it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, name="parent-watch", daemon=True).start()
     logs.configure(log_level)
     _child_classifier = load_classifier(state_dir, config)
 

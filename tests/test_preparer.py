@@ -87,6 +87,50 @@ def test_every_child_starts_with_the_preparer_not_with_the_first_batch(tmp_path:
         preparer.close()
 
 
+_HOLDER = """
+import sys, time
+from pathlib import Path
+from daemon.config import ClassifierConfig
+from daemon.preparer import ProcessPreparer
+
+if __name__ == "__main__":
+    preparer = ProcessPreparer(Path(sys.argv[1]), ClassifierConfig(), "warning", processes=2)
+    print("ready", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_children_end_when_the_daemon_is_killed_outright(tmp_path: Path) -> None:
+    """They ignore SIGTERM (the daemon shuts them down in order), so a daemon that is
+    SIGKILLed must not leave them behind."""
+    script = tmp_path / "holder.py"
+    script.write_text(_HOLDER)
+    holder = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path)],
+        cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "ready"
+        children = [
+            c
+            for c in psutil.Process(holder.pid).children()
+            if "spawn_main" in " ".join(c.cmdline())
+        ]
+        assert len(children) == 2
+        holder.kill()
+        holder.wait(10)
+        _gone, alive = psutil.wait_procs(children, timeout=30)
+        assert alive == []
+    finally:
+        holder.kill()
+        holder.wait(10)
+        if holder.stdout is not None:
+            holder.stdout.close()
+
+
 def test_a_message_that_kills_the_child_alone_is_handed_back_unparsed(tmp_path: Path) -> None:
     preparer = ProcessPreparer(tmp_path, ClassifierConfig(), "warning", task=crash_on_poison)
     try:
