@@ -211,11 +211,11 @@ class ProcessPreparer:
             initargs=self._args,
         )
         # A spawn-context pool starts a child only when a task is submitted and no child is
-        # idle: one empty task per child starts them all now, so that they import and load
-        # the model while the daemon checks its schema and logs in to IMAP (with a single
-        # one, the second child started with the first batch and loaded the model then).
-        for _ in range(self._processes):
-            pool.submit(self._task, [], frozenset())
+        # idle. One empty task starts the first child now, so that it imports and loads the
+        # model while the daemon checks its schema and logs in to IMAP; the others start
+        # when a backlog keeps the first busy (~1 core-second each, once), so that an idle
+        # daemon holds one child's memory, not two.
+        pool.submit(self._task, [], frozenset())
         return pool
 
     def submit(self, raws: Sequence[RawMessage], own_addresses: frozenset[str]) -> Batch:

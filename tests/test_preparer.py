@@ -76,13 +76,18 @@ def _spawned_children() -> set[int]:
     }
 
 
-def test_every_child_starts_with_the_preparer_not_with_the_first_batch(tmp_path: Path) -> None:
-    """A spawn pool starts a child per submitted task: both must load the model while the
-    daemon starts up, not one of them when the backlog's first batch arrives."""
+def test_one_child_starts_with_the_preparer_and_the_second_with_a_backlog(
+    tmp_path: Path,
+) -> None:
+    """As README says: the first child loads the model while the daemon starts up; the
+    second only when a backlog keeps the first busy, so an idle daemon holds one."""
     before = _spawned_children()
     preparer = ProcessPreparer(tmp_path, ClassifierConfig(), "warning", processes=2)
     try:
+        assert len(_spawned_children() - before) == 1
+        batches = [preparer.submit(_raws(20), OWN) for _ in range(3)]
         assert len(_spawned_children() - before) == 2
+        assert all(len(preparer.result(b)) == 20 for b in batches)
     finally:
         preparer.close()
 
@@ -95,6 +100,7 @@ from daemon.preparer import ProcessPreparer
 
 if __name__ == "__main__":
     preparer = ProcessPreparer(Path(sys.argv[1]), ClassifierConfig(), "warning", processes=2)
+    preparer.submit([], frozenset())  # the first child is still starting: a second starts
     print("ready", flush=True)
     time.sleep(120)
 """
