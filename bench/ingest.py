@@ -213,9 +213,8 @@ class BacklogRun:
     database: str
     mode: str  # "run" (long-running, IDLE) or "once"
     messages: int
-    raw_rate: float  # the ceiling for this run: before it, or bracketed (see bracket)
+    raw_before: float  # the ceiling measured right before the run, and right after it
     cold_raw_rate: float = 0.0  # the raw limit from a cold start (RawLimit.cold_rate)
-    raw_before: float = 0.0  # the ceiling measured right before the run, and right after
     raw_after: float | None = None
     completed: bool = False
     seconds: float = 0.0
@@ -239,12 +238,17 @@ class BacklogRun:
     note: str = ""
 
     def bracket(self, after: float) -> None:
-        """Take the ceiling measured again after the run into account: the run is compared
-        with the mean time the ceiling took before and after it (the harmonic mean of the
-        two rates), so that the machine's drift during a run counts for neither side."""
+        """Record the ceiling measured again after the run (see raw_rate)."""
         self.raw_after = after
-        if self.raw_before and after:
-            self.raw_rate = 2 / (1 / self.raw_before + 1 / after)
+
+    @property
+    def raw_rate(self) -> float:
+        """The ceiling this run is compared with: the mean time the ceiling took before and
+        after it (the harmonic mean of the two rates), so that the machine's drift during a
+        run counts for neither side; the one before until the one after is known."""
+        if self.raw_before and self.raw_after:
+            return 2 / (1 / self.raw_before + 1 / self.raw_after)
+        return self.raw_before
 
     @property
     def rate(self) -> float:
@@ -306,9 +310,7 @@ def run_backlog(
     config = write_config(
         workdir / "candour.toml", mailbox=mailbox, smtp_port=sink.port, db_url=db_url
     )
-    result = BacklogRun(
-        database, "once" if once else "run", messages, raw_rate, cold_raw_rate, raw_before=raw_rate
-    )
+    result = BacklogRun(database, "once" if once else "run", messages, raw_rate, cold_raw_rate)
     probe = DatabaseProbe(db_url)
     try:
         with Daemon(config, workdir / "daemon.log", once=once) as daemon:

@@ -148,6 +148,7 @@ _PROPERTIES: dict[type, tuple[str, ...]] = {
     RawLimit: ("rate", "fetch_rate", "parse_rate"),
     CpuAccount: ("other", "idle"),
     BacklogRun: (
+        "raw_rate",
         "rate",
         "ratio",
         "rate_after_start",

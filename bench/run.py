@@ -22,7 +22,7 @@ from types import FrameType
 
 from bench.classifier_figures import classifier_figures
 from bench.corpus import Corpus
-from bench.ingest import cold_raw_seconds, raw_limit, run_backlog
+from bench.ingest import REPO, cold_raw_seconds, raw_limit, run_backlog
 from bench.latency import measure_latency
 from bench.profiling import profile_backlog
 from bench.report import render, render_profile
@@ -31,7 +31,6 @@ from bench.stack import Stack, postgres_available, postgres_database, seed
 
 OUT = Path(__file__).resolve().parent / "out"
 HUGE = 100_000
-REPO = OUT.parent.parent
 PACKAGES = ("daemon", "classifiers", "replies", "models")
 
 
@@ -42,7 +41,7 @@ def compile_packages() -> bool:
     daemon and each of its children would otherwise compile every module from source at
     every start: a cost an installed daemon never pays. Returns whether all compiled.
     """
-    return all(compileall.compile_dir(REPO / name, quiet=1) for name in PACKAGES)
+    return all([compileall.compile_dir(REPO / name, quiet=1) for name in PACKAGES])
 
 
 def _sizes(text: str) -> list[int]:

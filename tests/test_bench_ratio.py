@@ -9,7 +9,7 @@ from bench.ingest import BacklogRun
 
 
 def _run(before: float, seconds: float = 20.0) -> BacklogRun:
-    run = BacklogRun("sqlite", "run", 10_000, before, raw_before=before)
+    run = BacklogRun("sqlite", "run", 10_000, raw_before=before)
     run.completed, run.seconds = True, seconds
     return run
 
