@@ -5,10 +5,19 @@ FETCH) and parses each with daemon.parse.parse_message, doing nothing else: what
 process could reach if triage cost nothing. `run_backlog` starts the daemon on the same
 messages and polls the database (rows in `message`, `outbox` rows `sent`) and the SMTP
 sink until every message is recorded and every acknowledgement has arrived.
+
+Two ways the backlog meets the daemon:
+- cold ("run", "once"): it is in INBOX when the daemon starts, and the clock starts at
+  the spawn: start-up (interpreter, imports, schema, preparer children, login) counts.
+- burst: the daemon is already running, idle in IDLE, with one message behind it, when
+  the whole backlog lands in INBOX in one IMAP MOVE from a staging folder (the morning
+  after an outage of the mail server or the network, when the daemon stayed up). The
+  clock starts at the MOVE.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import subprocess
@@ -21,6 +30,7 @@ import psutil  # type: ignore[import-untyped]
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
+from bench.latency import fresh_complaints
 from bench.process import Daemon
 from bench.stack import PASSWORD_ENV, Mailbox, Sink, write_config
 from daemon.parse import parse_message
@@ -66,14 +76,17 @@ class RawLimit:
         return self.messages / self.parse_seconds if self.parse_seconds else 0.0
 
 
-def raw_limit(mailbox: Mailbox, batch: int = 500) -> RawLimit:
-    """Fetch (BODY.PEEK[], `batch` a command) and parse every message in INBOX."""
+def raw_limit(mailbox: Mailbox, batch: int = 500, newest: int | None = None) -> RawLimit:
+    """Fetch (BODY.PEEK[], `batch` a command) and parse every message in INBOX, or only
+    the `newest` ones (after a burst run, INBOX also holds the warm-up message)."""
     client = mailbox.connect()
     fetching = parsing = 0.0
     count = 0
     try:
         client.select_folder("INBOX", readonly=True)
         uids = sorted(client.search("ALL"))
+        if newest is not None:
+            uids = uids[-newest:] if newest > 0 else []
         started = time.perf_counter()
         for start in range(0, len(uids), batch):
             t0 = time.perf_counter()
@@ -208,10 +221,11 @@ class CpuAccount:
 
 @dataclass
 class BacklogRun:
-    """One daemon run over a seeded backlog; times are seconds from process start."""
+    """One daemon run over a seeded backlog; times are seconds from process start, or
+    for a burst from the MOVE that delivered the backlog."""
 
     database: str
-    mode: str  # "run" (long-running, IDLE) or "once"
+    mode: str  # "run" (long-running, IDLE), "once", or "burst" (into a running daemon)
     messages: int
     raw_before: float  # the ceiling measured right before the run, and right after it
     cold_raw_rate: float = 0.0  # the raw limit from a cold start (RawLimit.cold_rate)
@@ -292,6 +306,65 @@ class BacklogRun:
         return 1000 * (mb1 - mb0) / (n1 - n0)
 
 
+STAGING = "Staging"  # where a burst run's backlog waits while the daemon starts
+WARM_UP_SEED = 4242  # the warm-up complaint's corpus seed: not a message of the backlog
+SETTLE_SECONDS = 1.0  # after the warm-up: the outbox done, the watcher back in IDLE
+
+
+def stage_backlog(mailbox: Mailbox) -> int:
+    """Move every message of INBOX to the staging folder; returns how many."""
+    client = mailbox.connect()
+    try:
+        if not client.folder_exists(STAGING):
+            client.create_folder(STAGING)
+        client.select_folder("INBOX")
+        uids = client.search("ALL")
+        if uids:
+            client.move(uids, STAGING)
+        return len(uids)
+    finally:
+        with contextlib.suppress(Exception):
+            client.logout()
+
+
+def release_backlog(mailbox: Mailbox) -> int:
+    """One UID MOVE of the whole staging folder to INBOX; returns how many moved."""
+    client = mailbox.connect()
+    try:
+        client.select_folder(STAGING)
+        uids = client.search("ALL")
+        if uids:
+            client.move(uids, "INBOX")
+        return len(uids)
+    finally:
+        with contextlib.suppress(Exception):
+            client.logout()
+
+
+def _warm_up(
+    daemon: Daemon, mailbox: Mailbox, probe: DatabaseProbe, sink: Sink, timeout: float
+) -> str:
+    """APPEND one new complaint and wait until it is recorded and acknowledged; "" when it
+    was, else why not. Then a pause, so the daemon is idle in IDLE when the burst lands."""
+    client = mailbox.connect()
+    try:
+        client.append("INBOX", next(fresh_complaints(WARM_UP_SEED)).raw)
+    finally:
+        with contextlib.suppress(Exception):
+            client.logout()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if daemon.exit_status is not None:
+            return f"daemon exited ({daemon.exit_status}) during the warm-up"
+        progress = probe.progress()
+        acknowledged = progress.outbox >= 1 and sink.count >= progress.outbox
+        if progress.messages >= 1 and progress.sent == progress.outbox and acknowledged:
+            time.sleep(SETTLE_SECONDS)
+            return ""
+        time.sleep(POLL_SECONDS)
+    return f"the warm-up message was not acknowledged in {timeout:.0f} s: {daemon.log_tail(3)}"
+
+
 def run_backlog(
     *,
     mailbox: Mailbox,
@@ -303,27 +376,46 @@ def run_backlog(
     workdir: Path,
     cold_raw_rate: float = 0.0,
     once: bool = False,
+    burst: bool = False,
     timeout: float = 600.0,
 ) -> BacklogRun:
-    """Start the daemon on an already seeded mailbox and time it until all is done."""
+    """Start the daemon on an already seeded mailbox and time it until all is done; with
+    `burst`, start it on an empty INBOX and time it from the MOVE that delivers the
+    backlog (see the module's docstring)."""
+    if once and burst:
+        raise ValueError("a burst needs the long-running daemon, not --once")
     workdir.mkdir(parents=True, exist_ok=True)
     config = write_config(
         workdir / "candour.toml", mailbox=mailbox, smtp_port=sink.port, db_url=db_url
     )
-    result = BacklogRun(database, "once" if once else "run", messages, raw_rate, cold_raw_rate)
+    mode = "once" if once else ("burst" if burst else "run")
+    result = BacklogRun(database, mode, messages, raw_rate, cold_raw_rate)
     probe = DatabaseProbe(db_url)
     try:
+        if burst:
+            stage_backlog(mailbox)
         with Daemon(config, workdir / "daemon.log", once=once) as daemon:
+            origin, before, base = daemon.started_at, 0, CpuBase()
+            if burst:
+                result.note = _warm_up(daemon, mailbox, probe, sink, timeout=120.0)
+                if result.note:
+                    daemon.stop()
+                    return result
+                before = probe.progress().messages
+                base = CpuBase.of(daemon)
+                origin = time.monotonic()
+                release_backlog(mailbox)
             start = CpuMark.now()
-            _watch(daemon, probe, sink, result, timeout)
+            _watch(daemon, probe, sink, result, timeout, origin=origin, before=before)
             if result.completed:
                 end, memory = CpuMark.now(), daemon.memory()
+                by_role = base.since(memory.cpu_by_role)
                 result.cpu_account = CpuAccount(
                     cores=os.cpu_count() or 1,
                     wall=round(end.at - start.at, 2),
                     busy=round(end.busy - start.busy, 1),
-                    daemon=memory.cpu_by_role.get("daemon", 0.0),
-                    preparer=memory.cpu_by_role.get("preparer", 0.0),
+                    daemon=by_role.get("daemon", 0.0),
+                    preparer=by_role.get("preparer", 0.0),
                     harness=round(end.own - start.own, 1),
                 )
             if once and daemon.process is not None:
@@ -337,9 +429,9 @@ def run_backlog(
             result.peak_rss_with_shutdown_mb = round(memory.peak_mb, 1)
             if not result.completed:
                 result.peak_rss_mb = result.peak_rss_with_shutdown_mb
-            result.cpu_seconds = round(memory.cpu_seconds, 2)
+            result.cpu_seconds = round(memory.cpu_seconds - base.total, 2)
             result.peak_rss_by_process = dict(memory.peak_by_role)
-            result.cpu_seconds_by_process = dict(memory.cpu_by_role)
+            result.cpu_seconds_by_process = base.since(memory.cpu_by_role)
             result.log_problems = daemon.log_problems()
             if not result.completed:
                 result.note = result.note or f"log tail: {daemon.log_tail(3)}"
@@ -349,27 +441,51 @@ def run_backlog(
     return result
 
 
+@dataclass(frozen=True)
+class CpuBase:
+    """The daemon's CPU seconds (per role, and in all) before a burst: subtracted from its
+    figures at the end, so that they count the burst's work and not the start-up's."""
+
+    total: float = 0.0
+    by_role: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, daemon: Daemon) -> CpuBase:
+        memory = daemon.memory()
+        return cls(memory.cpu_seconds, dict(memory.cpu_by_role))
+
+    def since(self, by_role: dict[str, float]) -> dict[str, float]:
+        return {role: round(s - self.by_role.get(role, 0.0), 2) for role, s in by_role.items()}
+
+
 def _watch(
-    daemon: Daemon, probe: DatabaseProbe, sink: Sink, result: BacklogRun, timeout: float
+    daemon: Daemon,
+    probe: DatabaseProbe,
+    sink: Sink,
+    result: BacklogRun,
+    timeout: float,
+    *,
+    origin: float,
+    before: int = 0,
 ) -> None:
-    """Poll until every message is recorded and every acknowledgement delivered."""
-    deadline = daemon.started_at + timeout
+    """Poll until every message is recorded and every acknowledgement delivered. Times
+    are from `origin` (monotonic); `before` rows were in the database already."""
+    deadline = origin + timeout
     next_mark = 0.0
     while True:
         exited = daemon.exit_status is not None
-        now = time.monotonic() - daemon.started_at
+        now = time.monotonic() - origin
         progress = probe.progress()
+        recorded = progress.messages - before
         received = sink.count
-        if result.first_record_seconds is None and progress.messages > 0:
+        if result.first_record_seconds is None and recorded > 0:
             result.first_record_seconds = round(now, 3)
-        if result.recorded_seconds is None and progress.messages >= result.messages:
+        if result.recorded_seconds is None and recorded >= result.messages:
             result.recorded_seconds = round(now, 3)
         result.acks_expected, result.acks_received = progress.outbox, received
         result.sent_copies = progress.sent_copies
         if now >= next_mark:
-            result.timeline.append(
-                (round(now, 1), progress.messages, round(daemon.memory().last_mb, 1))
-            )
+            result.timeline.append((round(now, 1), recorded, round(daemon.memory().last_mb, 1)))
             next_mark += 1.0
         if (
             result.recorded_seconds is not None
@@ -378,19 +494,15 @@ def _watch(
         ):
             result.completed, result.seconds = True, now
             result.peak_rss_mb = round(daemon.memory().peak_mb, 1)
-            result.timeline.append(
-                (round(now, 1), progress.messages, round(daemon.memory().last_mb, 1))
-            )
+            result.timeline.append((round(now, 1), recorded, round(daemon.memory().last_mb, 1)))
             return
         if exited:
             result.note = f"daemon exited ({daemon.exit_status}) before finishing"
             return
-        midway = result.first_record_seconds is not None and (
-            progress.messages < 0.95 * result.messages
-        )
+        midway = result.first_record_seconds is not None and (recorded < 0.95 * result.messages)
         if time.monotonic() > deadline:
             result.note = (
-                f"timeout after {timeout:.0f} s: {progress.messages}/{result.messages} "
+                f"timeout after {timeout:.0f} s: {recorded}/{result.messages} "
                 f"recorded, {progress.sent}/{progress.outbox} sent"
             )
             return

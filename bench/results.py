@@ -99,16 +99,17 @@ def targets(suite: Suite) -> list[tuple[str, str, str]]:
                 (f"ack latency {name} < {limit:.0f} s ({lat.database})", figure, _verdict(ok))
             )
     for run in suite.backlog:
-        if run.mode != "run":
+        if run.mode not in ("run", "burst"):
             continue
         figure = f"{100 * run.ratio:.0f} % ({run.rate:.0f} of {run.raw_rate:.0f}/s)"
         if run.cold_raw_rate:
             figure += f"; cold start {100 * run.ratio_cold:.0f} %"
         if not run.completed:
             figure = f"did not finish: {run.note[:60]}"
+        how = ", burst into a running daemon" if run.mode == "burst" else ""
         rows.append(
             (
-                f"ingest >= 50 % of raw, {run.messages:,} msgs ({run.database})",
+                f"ingest >= 50 % of raw, {run.messages:,} msgs{how} ({run.database})",
                 figure,
                 _verdict(run.completed and run.ratio >= INGEST_TARGET),
             )

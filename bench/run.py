@@ -1,8 +1,10 @@
 """`make bench` / `python -m bench.run`: runs the benchmark suite and reports it.
 
-Order: for each backlog size, the raw fetch+parse ceiling, then the daemon on SQLite
-(long-running, then --once) and on PostgreSQL; then steady-state acknowledgement latency;
-then the classifier's own benchmark. Prints a table, writes bench/out/results-<stamp>.json.
+Order: for each backlog size and database (SQLite, then PostgreSQL), the raw fetch+parse
+ceiling, then the daemon long-running on the backlog, then (see --once-mode and
+--burst-mode) with --once and as a burst into a daemon already running; then steady-state
+acknowledgement latency; then the classifier's own benchmark. Prints a table, writes
+bench/out/results-<stamp>.json.
 Ctrl-C (or SIGTERM) stops whatever runs, cleans up, and still reports what was measured.
 """
 
@@ -72,6 +74,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="where to also time `daemon run --once`: small = smallest size on SQLite "
         "(default), sqlite = every size on SQLite, all = every run",
     )
+    parser.add_argument(
+        "--burst-mode",
+        choices=("none", "small", "all"),
+        default="small",
+        help="where to also time a burst: the backlog MOVEd into the INBOX of a daemon "
+        "already running (bench/ingest.py); small = smallest size on each database "
+        "(default), all = every size",
+    )
     parser.add_argument("--latency-count", type=int, default=200, help="messages (default 200)")
     parser.add_argument("--latency-rate", type=float, default=5.0, help="per second (default 5)")
     parser.add_argument("--no-latency", action="store_true", help="skip the latency run")
@@ -123,14 +133,15 @@ def _database(kind: str, workdir: Path, label: str, keep: bool) -> Iterator[str]
                 Path(f"{path}{extra}").unlink(missing_ok=True)
 
 
-def _plan(args: argparse.Namespace, postgres: bool) -> list[tuple[int, str, bool]]:
-    """(size, database, once) for every backlog run, in order."""
+def _plan(args: argparse.Namespace, postgres: bool) -> list[tuple[int, str, str]]:
+    """(size, database, mode) for every backlog run, in order; mode is "run", "once" or
+    "burst"."""
     sizes = list(dict.fromkeys([*args.sizes, *([HUGE] if args.huge else [])]))
     plan = []
     for size in sizes:
         databases = ("sqlite", "postgresql") if postgres else ("sqlite",)
         for database in [d for d in databases if not (args.no_sqlite and d == "sqlite")]:
-            plan.append((size, database, False))
+            plan.append((size, database, "run"))
             once = {
                 "none": False,
                 "small": database == "sqlite" and size == min(sizes),
@@ -138,7 +149,10 @@ def _plan(args: argparse.Namespace, postgres: bool) -> list[tuple[int, str, bool
                 "all": True,
             }[args.once_mode]
             if once:
-                plan.append((size, database, True))
+                plan.append((size, database, "once"))
+            burst = {"none": False, "small": size == min(sizes), "all": True}[args.burst_mode]
+            if burst:
+                plan.append((size, database, "burst"))
     return plan
 
 
@@ -150,8 +164,7 @@ def run_backlogs(suite: Suite, stack: Stack, args: argparse.Namespace, work: Pat
     if postgres and (why := postgres_available()) is not None:
         suite.notes.append(f"PostgreSQL skipped: {why}")
         postgres = False
-    for index, (size, database, once) in enumerate(_plan(args, postgres), start=1):
-        mode = "once" if once else "run"
+    for index, (size, database, mode) in enumerate(_plan(args, postgres), start=1):
         label = f"{index}_{size}_{database}_{mode}"
         mailbox = stack.new_mailbox()
         seeded = seed(mailbox, (m.raw for m in Corpus(seed=args.seed).take(size)))
@@ -165,13 +178,16 @@ def run_backlogs(suite: Suite, stack: Stack, args: argparse.Namespace, work: Pat
         # conditions.
         print(f"[{size:,}] seeded at {seeded.rate:.0f}/s; measuring fetch+parse ...")
         raw = raw_limit(mailbox)
-        if size <= COLD_EVERY_RUN or size not in suite.raw:
+        if mode == "burst":
+            pass  # compared with the warm ceiling only
+        elif size <= COLD_EVERY_RUN or size not in suite.raw:
             raw = replace(raw, cold_seconds=cold_raw_seconds(mailbox, raw.messages))
         else:
             raw = replace(raw, cold_seconds=suite.raw[size].cold_seconds)
         suite.raw.setdefault(size, raw)
         suite.raw_runs[label] = raw
-        print(f"[{size:,}] raw limit {raw.rate:.0f} msgs/s (from a cold start {raw.cold_rate:.0f})")
+        cold = f" (from a cold start {raw.cold_rate:.0f})" if raw.cold_seconds else ""
+        print(f"[{size:,}] raw limit {raw.rate:.0f} msgs/s{cold}")
         print(f"[{size:,}] daemon {mode} on {database} ...", flush=True)
         with (
             stack.sink(args.sink) as sink,
@@ -184,14 +200,18 @@ def run_backlogs(suite: Suite, stack: Stack, args: argparse.Namespace, work: Pat
                 database=database,
                 messages=size,
                 raw_rate=raw.rate,
-                cold_raw_rate=raw.cold_rate,
+                # A burst pays no process start: the cold-start ceiling does not apply.
+                cold_raw_rate=0.0 if mode == "burst" else raw.cold_rate,
                 workdir=work / label,
-                once=once,
+                once=mode == "once",
+                burst=mode == "burst",
                 timeout=60 + size / args.min_rate,
             )
         if result.completed:
             # And again after it: the machine's speed drifts within minutes, in either way.
-            after = raw_limit(mailbox)
+            # (After a burst INBOX also holds the warm-up message: the newest `size` are
+            # the backlog.)
+            after = raw_limit(mailbox, newest=size)
             suite.raw_runs[f"{label}_after"] = after
             result.bracket(after.rate)
             print(f"[{size:,}] raw limit after the run {after.rate:.0f} msgs/s")
