@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.ingest import BacklogRun
+from bench.ingest import POLL_SECONDS, POLL_SECONDS_MAX, BacklogRun, poll_interval
 
 
 def _run(before: float, seconds: float = 20.0) -> BacklogRun:
@@ -32,3 +32,17 @@ def test_a_failed_measurement_after_leaves_the_ceiling_before() -> None:
     run = _run(before=800.0)
     run.bracket(after=0.0)
     assert run.raw_rate == 800.0
+
+
+def test_the_probe_reads_often_around_the_timed_moments_and_seldom_in_between() -> None:
+    # Before the first row, and once every row is in (waiting for the acks): often.
+    assert poll_interval(0, 100_000, 0.0) == POLL_SECONDS
+    assert poll_interval(100_000, 100_000, 250.0) == POLL_SECONDS
+    # Early in a long backlog: at most POLL_SECONDS_MAX.
+    assert poll_interval(10_000, 100_000, 25.0) == POLL_SECONDS_MAX
+    # Near the end: a tenth of the expected rest (500 rows at 400/s: 1.25 s -> 0.125 s).
+    assert poll_interval(99_500, 100_000, 99_500 / 400) == pytest.approx(0.125)
+    # Never below POLL_SECONDS, however close the end.
+    assert poll_interval(99_999, 100_000, 250.0) == POLL_SECONDS
+    # A small backlog is read as often as before: its whole run takes a few seconds.
+    assert poll_interval(100, 1000, 0.5) == pytest.approx(0.45)
