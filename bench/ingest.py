@@ -17,36 +17,21 @@ Two ways the backlog meets the daemon:
 
 from __future__ import annotations
 
-import contextlib
 import os
-import resource
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil  # type: ignore[import-untyped]
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.exc import DBAPIError
-
-from bench.latency import fresh_complaints
+from bench.burst import release_backlog, stage_backlog, warm_up
+from bench.cpu import CpuAccount, CpuBase, CpuMark
+from bench.probe import DatabaseProbe, poll_interval
 from bench.process import Daemon
 from bench.stack import PASSWORD_ENV, Mailbox, Sink, write_config
 from daemon.parse import parse_message
 
-# The probe reads the daemon's database ten times a second around the moments that are
-# timed (the first row, the end) and less often in between (poll_interval): its count
-# queries scan tables that reach 100,000 rows, on the cores the daemon is measured on.
 REPO = Path(__file__).resolve().parent.parent
-POLL_SECONDS = 0.1
-POLL_SECONDS_MAX = 2.0
-POLL_SHARE = 0.1  # of the time the backlog is expected still to take
-_PROGRESS = text(
-    "SELECT (SELECT count(*) FROM message), (SELECT count(*) FROM outbox), "
-    "(SELECT count(*) FROM outbox WHERE status = 'sent'), "
-    "(SELECT count(*) FROM outbox WHERE sent_copy = 'done')"
-)
 
 
 @dataclass(frozen=True)
@@ -123,101 +108,6 @@ def cold_raw_seconds(mailbox: Mailbox, messages: int, batch: int = 500) -> float
     if done.returncode != 0 or done.stdout.strip() != str(messages):
         return None
     return seconds
-
-
-@dataclass(frozen=True)
-class Progress:
-    messages: int = 0
-    outbox: int = 0
-    sent: int = 0
-    sent_copies: int = 0
-
-
-class DatabaseProbe:
-    """Reads the daemon's progress straight from its database (SQLite or PostgreSQL)."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._engine: Engine | None = None
-
-    def _connect(self) -> Engine | None:
-        if self._engine is None:
-            # Do not create an SQLite file before the daemon does (and runs its migrations).
-            sqlite_file = self.url.removeprefix("sqlite:///")
-            if self.url.startswith("sqlite:///") and not Path(sqlite_file).exists():
-                return None
-            self._engine = create_engine(self.url, pool_size=1, pool_pre_ping=False)
-        return self._engine
-
-    def progress(self) -> Progress:
-        engine = self._connect()
-        if engine is None:
-            return Progress()
-        try:
-            with engine.connect() as conn:
-                row = conn.execute(_PROGRESS).one()
-        except DBAPIError:  # tables not created yet
-            return Progress()
-        return Progress(*(int(v) for v in row))
-
-    def breakdown(self) -> dict[str, dict[str, int]]:
-        """Messages by outcome and outbox rows by status, at the end of a run."""
-        engine = self._connect()
-        if engine is None:
-            return {}
-        out: dict[str, dict[str, int]] = {}
-        with engine.connect() as conn:
-            for name, query in (
-                ("outcomes", "SELECT outcome, count(*) FROM message GROUP BY outcome"),
-                ("outbox", "SELECT status, count(*) FROM outbox GROUP BY status"),
-            ):
-                out[name] = {str(k): int(v) for k, v in conn.execute(text(query)).all()}
-        return out
-
-    def close(self) -> None:
-        if self._engine is not None:
-            self._engine.dispose()
-
-
-_NOT_BUSY = frozenset({"idle", "iowait", "guest", "guest_nice"})
-
-
-@dataclass(frozen=True)
-class CpuMark:
-    """Whole-machine busy CPU and the benchmark process's own CPU, at one moment."""
-
-    busy: float  # core-seconds the machine spent not idle since boot
-    own: float  # user + system CPU of this process (sink, probe, sampler threads)
-    at: float
-
-    @classmethod
-    def now(cls) -> CpuMark:
-        times = psutil.cpu_times()._asdict()
-        # Linux counts guest time inside user time already; idle and iowait are not busy.
-        busy = sum(v for k, v in times.items() if k not in _NOT_BUSY)
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        return cls(busy, usage.ru_utime + usage.ru_stime, time.monotonic())
-
-
-@dataclass(frozen=True)
-class CpuAccount:
-    """Where the machine's cores went during a backlog run, in core-seconds."""
-
-    cores: int
-    wall: float
-    busy: float  # the whole machine
-    daemon: float
-    preparer: float
-    harness: float  # this benchmark process: SMTP sink, progress probe, memory sampler
-
-    @property
-    def other(self) -> float:
-        """Dovecot, PostgreSQL, the kernel and anything else running."""
-        return max(0.0, self.busy - self.daemon - self.preparer - self.harness)
-
-    @property
-    def idle(self) -> float:
-        return max(0.0, self.cores * self.wall - self.busy)
 
 
 @dataclass
@@ -307,65 +197,6 @@ class BacklogRun:
         return 1000 * (mb1 - mb0) / (n1 - n0)
 
 
-STAGING = "Staging"  # where a burst run's backlog waits while the daemon starts
-WARM_UP_SEED = 4242  # the warm-up complaint's corpus seed: not a message of the backlog
-SETTLE_SECONDS = 1.0  # after the warm-up: the outbox done, the watcher back in IDLE
-
-
-def stage_backlog(mailbox: Mailbox) -> int:
-    """Move every message of INBOX to the staging folder; returns how many."""
-    client = mailbox.connect()
-    try:
-        if not client.folder_exists(STAGING):
-            client.create_folder(STAGING)
-        client.select_folder("INBOX")
-        uids = client.search("ALL")
-        if uids:
-            client.move(uids, STAGING)
-        return len(uids)
-    finally:
-        with contextlib.suppress(Exception):
-            client.logout()
-
-
-def release_backlog(mailbox: Mailbox) -> int:
-    """One UID MOVE of the whole staging folder to INBOX; returns how many moved."""
-    client = mailbox.connect()
-    try:
-        client.select_folder(STAGING)
-        uids = client.search("ALL")
-        if uids:
-            client.move(uids, "INBOX")
-        return len(uids)
-    finally:
-        with contextlib.suppress(Exception):
-            client.logout()
-
-
-def _warm_up(
-    daemon: Daemon, mailbox: Mailbox, probe: DatabaseProbe, sink: Sink, timeout: float
-) -> str:
-    """APPEND one new complaint and wait until it is recorded and acknowledged; "" when it
-    was, else why not. Then a pause, so the daemon is idle in IDLE when the burst lands."""
-    client = mailbox.connect()
-    try:
-        client.append("INBOX", next(fresh_complaints(WARM_UP_SEED)).raw)
-    finally:
-        with contextlib.suppress(Exception):
-            client.logout()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if daemon.exit_status is not None:
-            return f"daemon exited ({daemon.exit_status}) during the warm-up"
-        progress = probe.progress()
-        acknowledged = progress.outbox >= 1 and sink.count >= progress.outbox
-        if progress.messages >= 1 and progress.sent == progress.outbox and acknowledged:
-            time.sleep(SETTLE_SECONDS)
-            return ""
-        time.sleep(POLL_SECONDS)
-    return f"the warm-up message was not acknowledged in {timeout:.0f} s: {daemon.log_tail(3)}"
-
-
 def run_backlog(
     *,
     mailbox: Mailbox,
@@ -398,7 +229,7 @@ def run_backlog(
         with Daemon(config, workdir / "daemon.log", once=once) as daemon:
             origin, before, base = daemon.started_at, 0, CpuBase()
             if burst:
-                result.note = _warm_up(daemon, mailbox, probe, sink, timeout=120.0)
+                result.note = warm_up(daemon, mailbox, probe, sink, timeout=120.0)
                 if result.note:
                     daemon.stop()
                     return result
@@ -440,23 +271,6 @@ def run_backlog(
     finally:
         probe.close()
     return result
-
-
-@dataclass(frozen=True)
-class CpuBase:
-    """The daemon's CPU seconds (per role, and in all) before a burst: subtracted from its
-    figures at the end, so that they count the burst's work and not the start-up's."""
-
-    total: float = 0.0
-    by_role: dict[str, float] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, daemon: Daemon) -> CpuBase:
-        memory = daemon.memory()
-        return cls(memory.cpu_seconds, dict(memory.cpu_by_role))
-
-    def since(self, by_role: dict[str, float]) -> dict[str, float]:
-        return {role: round(s - self.by_role.get(role, 0.0), 2) for role, s in by_role.items()}
 
 
 def _watch(
@@ -508,21 +322,3 @@ def _watch(
             return
         working = now - result.first_record_seconds if result.first_record_seconds else 0.0
         time.sleep(poll_interval(recorded, result.messages, working))
-
-
-def poll_interval(recorded: int, total: int, working: float) -> float:
-    """Seconds until the probe reads the database again.
-
-    Every read counts whole tables: with 100,000 messages and 70,000 acknowledgements one
-    read takes PostgreSQL ~65 ms (measured on tables of that size). Reading every 0.5 s,
-    and every 0.1 s through the last 5 %, as before the eighth round, is ~720 reads in a
-    100,000-message run on PostgreSQL: ~30 core-seconds (estimated), ~5 % of the two
-    cores the daemon is measured on. So: POLL_SECONDS until the first row and once every
-    row is in (the moments that are timed), and in between a tenth of the time the rest
-    of the backlog should take at the rate so far, within [POLL_SECONDS,
-    POLL_SECONDS_MAX]. The end is still seen within POLL_SECONDS.
-    """
-    if recorded <= 0 or working <= 0 or recorded >= total:
-        return POLL_SECONDS
-    remaining = (total - recorded) * working / recorded
-    return min(POLL_SECONDS_MAX, max(POLL_SECONDS, POLL_SHARE * remaining))

@@ -18,7 +18,8 @@ from typing import Any
 
 import psutil  # type: ignore[import-untyped]
 
-from bench.ingest import BacklogRun, CpuAccount, RawLimit
+from bench.cpu import CpuAccount
+from bench.ingest import BacklogRun, RawLimit
 from bench.latency import LatencyResult
 from bench.profiling import ProfileResult
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.burst import STAGING
 from bench.corpus import Corpus
-from bench.ingest import STAGING, raw_limit, run_backlog
+from bench.ingest import raw_limit, run_backlog
 from bench.run import _plan
 from bench.sink import LeanSink
 from bench.stack import PASSWORD, PASSWORD_ENV, Mailbox, seed

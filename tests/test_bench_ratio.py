@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.ingest import POLL_SECONDS, POLL_SECONDS_MAX, BacklogRun, poll_interval
+from bench.ingest import BacklogRun
+from bench.probe import POLL_SECONDS, POLL_SECONDS_MAX, poll_interval
 
 
 def _run(before: float, seconds: float = 20.0) -> BacklogRun:
