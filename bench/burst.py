@@ -23,28 +23,23 @@ SETTLE_SECONDS = 1.0  # after the warm-up: the outbox done, the watcher back in 
 
 def stage_backlog(mailbox: Mailbox) -> int:
     """Move every message of INBOX to the staging folder; returns how many."""
-    client = mailbox.connect()
-    try:
-        if not client.folder_exists(STAGING):
-            client.create_folder(STAGING)
-        client.select_folder("INBOX")
-        uids = client.search("ALL")
-        if uids:
-            client.move(uids, STAGING)
-        return len(uids)
-    finally:
-        with contextlib.suppress(Exception):
-            client.logout()
+    return _move_all(mailbox, "INBOX", STAGING)
 
 
 def release_backlog(mailbox: Mailbox) -> int:
     """One UID MOVE of the whole staging folder to INBOX; returns how many moved."""
+    return _move_all(mailbox, STAGING, "INBOX")
+
+
+def _move_all(mailbox: Mailbox, source: str, target: str) -> int:
     client = mailbox.connect()
     try:
-        client.select_folder(STAGING)
+        if not client.folder_exists(target):
+            client.create_folder(target)
+        client.select_folder(source)
         uids = client.search("ALL")
         if uids:
-            client.move(uids, "INBOX")
+            client.move(uids, target)
         return len(uids)
     finally:
         with contextlib.suppress(Exception):
