@@ -23,24 +23,27 @@ SETTLE_SECONDS = 1.0  # after the warm-up: the outbox done, the watcher back in 
 
 def stage_backlog(mailbox: Mailbox) -> int:
     """Move every message of INBOX to the staging folder; returns how many."""
-    return _move_all(mailbox, "INBOX", STAGING)
+    return _move_all(mailbox, "INBOX", STAGING)[0]
 
 
-def release_backlog(mailbox: Mailbox) -> int:
-    """One UID MOVE of the whole staging folder to INBOX; returns how many moved."""
-    return _move_all(mailbox, STAGING, "INBOX")
+def release_backlog(mailbox: Mailbox) -> float:
+    """One UID MOVE of the whole staging folder to INBOX; returns the moment (monotonic)
+    the MOVE was issued, after logging in and selecting: the burst's clock starts there."""
+    return _move_all(mailbox, STAGING, "INBOX")[1]
 
 
-def _move_all(mailbox: Mailbox, source: str, target: str) -> int:
+def _move_all(mailbox: Mailbox, source: str, target: str) -> tuple[int, float]:
+    """(how many moved, when the MOVE was issued)."""
     client = mailbox.connect()
     try:
         if not client.folder_exists(target):
             client.create_folder(target)
         client.select_folder(source)
         uids = client.search("ALL")
+        issued = time.monotonic()
         if uids:
             client.move(uids, target)
-        return len(uids)
+        return len(uids), issued
     finally:
         with contextlib.suppress(Exception):
             client.logout()

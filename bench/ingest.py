@@ -234,10 +234,10 @@ def run_backlog(
                     daemon.stop()
                     return result
                 before = probe.progress().messages
-                base = CpuBase.of(daemon)
-                origin = time.monotonic()
-                release_backlog(mailbox)
-            start = CpuMark.now()
+                base, start = CpuBase.of(daemon), CpuMark.now()
+                origin = release_backlog(mailbox)
+            else:
+                start = CpuMark.now()
             _watch(daemon, probe, sink, result, timeout, origin=origin, before=before)
             if result.completed:
                 end, memory = CpuMark.now(), daemon.memory()
@@ -307,7 +307,7 @@ def _watch(
             and progress.sent == progress.outbox
             and received >= progress.outbox
         ):
-            result.completed, result.seconds = True, now
+            result.completed, result.seconds = True, round(now, 3)  # as the other times
             result.peak_rss_mb = round(daemon.memory().peak_mb, 1)
             result.timeline.append((round(now, 1), recorded, round(daemon.memory().last_mb, 1)))
             return
