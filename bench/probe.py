@@ -13,9 +13,7 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
-# The probe reads the daemon's database ten times a second around the moments that are
-# timed (the first row, the end) and less often in between (poll_interval): its count
-# queries scan tables that reach 100,000 rows, on the cores the daemon is measured on.
+# How often the probe reads the daemon's database: see poll_interval.
 POLL_SECONDS = 0.1
 POLL_SECONDS_MAX = 2.0
 POLL_SHARE = 0.1  # of the time the backlog is expected still to take

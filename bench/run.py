@@ -178,16 +178,17 @@ def run_backlogs(suite: Suite, stack: Stack, args: argparse.Namespace, work: Pat
         # conditions.
         print(f"[{size:,}] seeded at {seeded.rate:.0f}/s; measuring fetch+parse ...")
         raw = raw_limit(mailbox)
-        if mode == "burst":
-            pass  # compared with the warm ceiling only
-        elif size <= COLD_EVERY_RUN or size not in suite.raw:
-            raw = replace(raw, cold_seconds=cold_raw_seconds(mailbox, raw.messages))
-        else:
-            raw = replace(raw, cold_seconds=suite.raw[size].cold_seconds)
+        # A burst pays no process start: it is compared with the warm ceiling only.
+        if mode != "burst":
+            if size <= COLD_EVERY_RUN or size not in suite.raw:
+                cold = cold_raw_seconds(mailbox, raw.messages)
+            else:
+                cold = suite.raw[size].cold_seconds
+            raw = replace(raw, cold_seconds=cold)
         suite.raw.setdefault(size, raw)
         suite.raw_runs[label] = raw
-        cold = f" (from a cold start {raw.cold_rate:.0f})" if raw.cold_seconds else ""
-        print(f"[{size:,}] raw limit {raw.rate:.0f} msgs/s{cold}")
+        from_cold = f" (from a cold start {raw.cold_rate:.0f})" if raw.cold_seconds else ""
+        print(f"[{size:,}] raw limit {raw.rate:.0f} msgs/s{from_cold}")
         print(f"[{size:,}] daemon {mode} on {database} ...", flush=True)
         with (
             stack.sink(args.sink) as sink,
@@ -200,8 +201,7 @@ def run_backlogs(suite: Suite, stack: Stack, args: argparse.Namespace, work: Pat
                 database=database,
                 messages=size,
                 raw_rate=raw.rate,
-                # A burst pays no process start: the cold-start ceiling does not apply.
-                cold_raw_rate=0.0 if mode == "burst" else raw.cold_rate,
+                cold_raw_rate=raw.cold_rate,  # 0 for a burst
                 workdir=work / label,
                 once=mode == "once",
                 burst=mode == "burst",
