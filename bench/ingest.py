@@ -1,7 +1,7 @@
 """Backlog ingest: the raw fetch+parse ceiling, and the daemon working through a backlog.
 
 `raw_limit` fetches every message of a seeded INBOX with imapclient (BODY.PEEK[], 500 a
-FETCH) and parses each with daemon.parse.parse_message, doing nothing else: what one
+FETCH) and parses each with daemon.mail.parse.parse_message, doing nothing else: what one
 process could reach if triage cost nothing. `run_backlog` starts the daemon on the same
 messages and polls the database (rows in `message`, `outbox` rows `sent`) and the SMTP
 sink until every message is recorded and every acknowledgement has arrived.
@@ -29,7 +29,7 @@ from bench.cpu import CpuAccount, CpuBase, CpuMark
 from bench.probe import DatabaseProbe, poll_interval
 from bench.process import Daemon
 from bench.stack import PASSWORD_ENV, Mailbox, Sink, write_config
-from daemon.parse import parse_message
+from daemon.mail.parse import parse_message
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -31,7 +31,7 @@ from bench.corpus import Corpus
 from bench.stack import Stack, seed, write_config
 from daemon import logs
 from daemon.config import load_config
-from daemon.worker import Worker
+from daemon.service.worker import Worker
 
 T = TypeVar("T")
 

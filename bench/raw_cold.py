@@ -20,7 +20,7 @@ def main(argv: list[str]) -> int:
     batch = int(argv[3]) if len(argv) > 3 else 500
     import imapclient
 
-    from daemon.parse import parse_message
+    from daemon.mail.parse import parse_message
 
     client = imapclient.IMAPClient("127.0.0.1", port=port, ssl=False, timeout=60)
     client.login(user, os.environ[password_env])

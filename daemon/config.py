@@ -135,7 +135,7 @@ class ImapConfig(_Secret):
 
 
 def _limit(value: str) -> str:
-    from daemon.workdays import TimeLimit
+    from daemon.casework.workdays import TimeLimit
 
     TimeLimit.parse(value)  # raises ValueError with an example
     return value

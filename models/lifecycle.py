@@ -19,8 +19,8 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from daemon.casework.workdays import TimeLimit, WorkingCalendar
 from daemon.config import MailboxConfig, StageConfig
-from daemon.workdays import TimeLimit, WorkingCalendar
 from models.cases import AUTOMATIC_REPLY_KINDS, add_event
 from models.schema import Case
 

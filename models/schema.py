@@ -231,7 +231,7 @@ class Correction(Base):
     """A label staff gave a case that differs from the classifier's: training material.
 
     Holds no address: the text for training is read from the message and scrubbed when a
-    training set is exported (classifiers.corrections).
+    training set is exported (daemon.cli.corrections).
     """
 
     __tablename__ = "correction"

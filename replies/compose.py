@@ -18,7 +18,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from daemon.config import MailboxConfig
-from daemon.parse import ParsedMessage
+from daemon.mail.parse import ParsedMessage
 from replies.templates import Templates
 
 AutoSubmitted = Literal["auto-replied", "auto-generated", "no"]

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from daemon.automatic import automatic_reason
-from daemon.parse import parse_message
+from daemon.mail.automatic import automatic_reason
+from daemon.mail.parse import parse_message
 from replies.policy import automatic_reply_decision, deliverable
 
 OWN = frozenset({"complaints@example.org"})

@@ -20,7 +20,7 @@ from classifiers.safety import SafetyNet, shipped_rules
 from classifiers.store import ModelStore, read_model, shipped_dir
 from classifiers.train import Example, build_info, evaluate, fit, packaged_data, read_examples
 from classifiers.types import LABELS
-from daemon.cli import main
+from daemon.cli.main import main
 
 REPO = Path(__file__).resolve().parent.parent
 OUTPUT_KEYS = {"id", "label", "confidence", "needs_review", "flags"}

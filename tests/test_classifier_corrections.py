@@ -14,11 +14,11 @@ import pytest
 import structlog
 from click.testing import CliRunner
 
-from classifiers.corrections import training_examples
 from classifiers.store import ModelStore
 from classifiers.train import packaged_data, read_examples
 from classifiers.types import LABELS
-from daemon.cli import main
+from daemon.cli.corrections import training_examples
+from daemon.cli.main import main
 from models.database import Database
 from models.schema import Case, Correction, Message
 

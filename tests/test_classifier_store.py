@@ -46,7 +46,7 @@ from classifiers.train import (
     read_examples,
 )
 from classifiers.types import LABELS, ClassifierInput
-from daemon.cli import main
+from daemon.cli.main import main
 from daemon.config import ClassifierConfig
 
 PER_LABEL = 8

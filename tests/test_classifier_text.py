@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from classifiers.text import MAX_CHARS, model_text, remove_disclaimers, scrub_contacts, sender_text
-from daemon.parse import ParseError, parse_message
+from daemon.mail.parse import ParseError, parse_message
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "public"
 

@@ -11,10 +11,10 @@ from sqlalchemy import func, select
 
 from classifiers.baseline import KeywordBaseline
 from daemon.clock import SystemClock
-from daemon.parse import ParseError, parse_message
-from daemon.pipeline import Triage
-from daemon.preparer import InlinePreparer
-from daemon.values import Outcome, RawMessage
+from daemon.mail.parse import ParseError, parse_message
+from daemon.mail.values import Outcome, RawMessage
+from daemon.mailbox.preparer import InlinePreparer
+from daemon.triage.pipeline import Triage
 from models.database import Database
 from models.schema import Message, Outbox
 from tests.conftest import CORPUS, Setup, corpus_catalog

@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daemon.cli import main
+from daemon.cli.main import main
 from models.database import Database
 from models.schema import Case
 from tests.test_workdays import LONDON, REGIONS, Office, reference_due

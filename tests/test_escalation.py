@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daemon.escalation import asks_for_escalation
+from daemon.casework.escalation import asks_for_escalation
 
 ASKS = [
     "I want this escalated.",

@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from classifiers.text import scrub_contacts, sender_text
-from daemon.correspondence import staff_text
-from daemon.escalation import MAX_CHARS as ESCALATION_CHARS
-from daemon.escalation import asks_for_escalation
-from daemon.parse import html_to_text, parse_message
-from daemon.pseudonyms import scrub
+from daemon.casework.correspondence import staff_text
+from daemon.casework.escalation import MAX_CHARS as ESCALATION_CHARS
+from daemon.casework.escalation import asks_for_escalation
+from daemon.casework.pseudonyms import scrub
+from daemon.mail.parse import html_to_text, parse_message
 from tests.conftest import make_mail
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.imap import _peer_closed
+from daemon.mailbox.imap import _peer_closed
 
 
 @pytest.fixture

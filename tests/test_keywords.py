@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import insert, select, text
 
 from classifiers.baseline import KeywordBaseline
-from daemon.imap import ImapTransient
-from daemon.worker import Worker
+from daemon.mailbox.imap import ImapTransient
+from daemon.service.worker import Worker
 from models import cases
 from models.database import Database
 from models.schema import ImapCursor, Message

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
+from daemon.casework.deadlines import acknowledgement_limit, calendar_for
+from daemon.casework.workdays import TimeLimit
 from daemon.config import MailboxConfig
-from daemon.deadlines import acknowledgement_limit, calendar_for
-from daemon.workdays import TimeLimit
 from models import lifecycle, outbox
 from models.cases import case_events
 from models.database import Database

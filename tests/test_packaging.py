@@ -54,7 +54,7 @@ def test_wheel_contains_package_data_and_runs_outside_the_checkout(tmp_path: Pat
         [
             sys.executable,
             "-c",
-            "from daemon.cli import main; main()",
+            "from daemon.cli.main import main; main()",
             "db",
             "upgrade",
             "--config",

@@ -126,9 +126,9 @@ def test_a_batch_of_new_cases_takes_its_ids_from_the_sequence_in_one_query(pg_ur
 
     from classifiers.baseline import KeywordBaseline
     from daemon.clock import SettableClock
-    from daemon.pipeline import Triage
-    from daemon.preparer import InlinePreparer
-    from daemon.values import Outcome, RawMessage
+    from daemon.mail.values import Outcome, RawMessage
+    from daemon.mailbox.preparer import InlinePreparer
+    from daemon.triage.pipeline import Triage
     from models.schema import Case
 
     db = Database(pg_url)

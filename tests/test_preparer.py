@@ -15,7 +15,8 @@ import pytest
 
 from classifiers.loader import load_classifier
 from daemon.config import ClassifierConfig
-from daemon.preparer import (
+from daemon.mail.values import RawMessage
+from daemon.mailbox.preparer import (
     CRASHED,
     InlinePreparer,
     PreparerUnavailable,
@@ -23,7 +24,6 @@ from daemon.preparer import (
     Stages,
     prepare_in_child,
 )
-from daemon.values import RawMessage
 from tests.conftest import make_mail
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -96,7 +96,7 @@ _HOLDER = """
 import sys, time
 from pathlib import Path
 from daemon.config import ClassifierConfig
-from daemon.preparer import ProcessPreparer
+from daemon.mailbox.preparer import ProcessPreparer
 
 if __name__ == "__main__":
     preparer = ProcessPreparer(Path(sys.argv[1]), ClassifierConfig(), "warning", processes=2)
@@ -184,8 +184,8 @@ username = "u"
     script = (
         "import sys\n"
         "from pathlib import Path\nfrom daemon.config import load_config\n"
-        "import daemon.cli  # what `candour run` imports\n"
-        "from daemon.worker import Worker\n"
+        "import daemon.cli.main  # what `candour run` imports\n"
+        "from daemon.service.worker import Worker\n"
         f"worker = Worker.build(load_config(Path({str(config)!r})))\n"
         "loaded = 'sklearn' in sys.modules\n"
         "worker.preparer.close()\n"

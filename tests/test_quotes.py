@@ -9,7 +9,7 @@ from mailparser_reply.parser import EmailMessage
 
 from classifiers.quotes import ReplyReader
 from classifiers.train import packaged_data, read_examples
-from daemon.parse import ParseError, parse_message
+from daemon.mail.parse import ParseError, parse_message
 from tests.conftest import CORPUS, corpus_catalog
 
 

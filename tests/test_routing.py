@@ -9,11 +9,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from classifiers.types import Classification
+from daemon.casework.commands import parse_staff_reply
+from daemon.casework.pseudonyms import find_username, load_registry, scrub
+from daemon.casework.routing import Role, reply_kind, route_for, sender_role
 from daemon.config import ConfigError, RoutesConfig
-from daemon.pseudonyms import find_username, load_registry, scrub
-from daemon.routing import Role, reply_kind, route_for, sender_role
 from replies.addresses import case_address, case_reference, signed_reference
-from replies.commands import parse_staff_reply
 
 SECRET = b"0123456789abcdef0123456789abcdef"
 MAILBOX = "complaints@example.org"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from daemon.cli import main
+from daemon.cli.main import main
 
 UNIT = Path(__file__).resolve().parent.parent / "systemd" / "candour.service"
 

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from daemon.casework.deadlines import acknowledgement_limit, calendar_for
+from daemon.casework.workdays import TimeLimit, WorkingCalendar
 from daemon.config import parse_config
-from daemon.deadlines import acknowledgement_limit, calendar_for
-from daemon.workdays import TimeLimit, WorkingCalendar
 from tests.conftest import make_mailbox
 
 LONDON = ZoneInfo("Europe/London")

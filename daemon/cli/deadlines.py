@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from daemon.workdays import TimeLimit, WorkingCalendar
+from daemon.casework.workdays import TimeLimit, WorkingCalendar
 
 REGIONS = ("ENG", "WLS", "SCT", "NIR")
 
@@ -29,10 +29,10 @@ def _calendar(
     config_path: Path | None, mailbox_name: str | None, region: str | None
 ) -> WorkingCalendar:
     """The mailbox's calendar from the config, or the default (Europe/London) calendar."""
-    from daemon.cli_support import DEFAULT_CONFIG
-    from daemon.cli_support import fail as _fail
-    from daemon.cli_support import load_or_fail as _config
-    from daemon.deadlines import calendar_for
+    from daemon.casework.deadlines import calendar_for
+    from daemon.cli.support import DEFAULT_CONFIG
+    from daemon.cli.support import fail as _fail
+    from daemon.cli.support import load_or_fail as _config
 
     if config_path is None and mailbox_name is None:
         return WorkingCalendar(region=region or "ENG")
@@ -120,12 +120,12 @@ def deadline(
 )
 def sla(config_path: Path, as_json: bool, mailbox_name: str | None, now_text: str | None) -> None:
     """Open cases per mailbox: stage, what is due when, working days left or overdue."""
-    from daemon.cli_support import database as _database
-    from daemon.cli_support import fail as _fail
-    from daemon.cli_support import load_or_fail as _config
+    from daemon.casework.deadlines import calendar_for
+    from daemon.casework.reminders import open_cases, running_deadlines
+    from daemon.cli.support import database as _database
+    from daemon.cli.support import fail as _fail
+    from daemon.cli.support import load_or_fail as _config
     from daemon.clock import SystemClock
-    from daemon.deadlines import calendar_for
-    from daemon.reminders import open_cases, running_deadlines
     from models.lifecycle import stage_name
 
     config = _config(config_path)
@@ -218,7 +218,7 @@ def _print_table(
 
 def register(main: click.Group) -> None:
     """Add `deadline` and `sla` to the `candour` command group."""
-    from daemon.cli_support import config_option
+    from daemon.cli.support import config_option
 
     main.add_command(deadline)
     main.add_command(config_option(sla))

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from classifiers.text import scrub_contacts, sender_text
 from classifiers.types import LABELS
-from daemon.parse import ParseError, parse_message
+from daemon.mail.parse import ParseError, parse_message
 from models.schema import Correction, Message
 
 log = structlog.get_logger("candour.classifier")

@@ -1,7 +1,7 @@
 """Classifier commands for the `candour` CLI: train, model list|promote|rollback, evaluate,
-classify. daemon.cli's group imports this module only when one of them is run.
+classify. daemon.cli.main's group imports this module only when one of them is run.
 
-Exit codes follow daemon.cli: 0 success; 1 usage, data or model problem (including a
+Exit codes follow daemon.cli.main: 0 success; 1 usage, data or model problem (including a
 trained model not promoted because it is worse); 2 configuration error.
 """
 
@@ -36,8 +36,8 @@ from classifiers.train import (
     train_and_evaluate,
 )
 from classifiers.types import Classification, Classifier, ClassifierInput
-from daemon.cli_support import EXIT_CONFIG, EXIT_PROBLEM, config_option
-from daemon.cli_support import fail as _fail
+from daemon.cli.support import EXIT_CONFIG, EXIT_PROBLEM, config_option
+from daemon.cli.support import fail as _fail
 from daemon.config import ClassifierConfig, ConfigError, load_config
 
 BATCH = 256
@@ -98,7 +98,7 @@ def _in_use(store: ModelStore) -> tuple[str, LoadedPredictor]:
 
 
 def _correction_examples(settings: Settings) -> list[Example]:
-    from classifiers.corrections import training_examples
+    from daemon.cli.corrections import training_examples
     from models.database import Database, DatabaseError
 
     if settings.database_url is None:
@@ -296,7 +296,7 @@ def _jsonl_inputs(stream: IO[str]) -> Iterator[tuple[Any, ClassifierInput] | str
 
 
 def _eml_inputs(paths: tuple[Path, ...]) -> Iterator[tuple[Any, ClassifierInput] | str]:
-    from daemon.parse import ParseError, parse_message
+    from daemon.mail.parse import ParseError, parse_message
 
     for path in paths:
         try:

@@ -22,8 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from daemon.casework.workdays import WorkingCalendar
 from daemon.config import MailboxConfig
-from daemon.workdays import WorkingCalendar
 from models import outbox
 from models.cases import add_event
 from models.lifecycle import OPEN_STATUSES, stage_name

@@ -17,17 +17,17 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from classifiers.types import Classification
-from daemon.desk import Desk, Incoming, last_from, queue_mail
-from daemon.escalation import asks_for_escalation
-from daemon.parse import ParsedMessage
-from daemon.pseudonyms import without_signature
-from daemon.routing import Role, raises_concern, sender_role
-from daemon.values import Outcome, Result
+from daemon.casework.commands import HELP, StaffReply, parse_staff_reply
+from daemon.casework.desk import Desk, Incoming, last_from, queue_mail
+from daemon.casework.escalation import asks_for_escalation
+from daemon.casework.pseudonyms import without_signature
+from daemon.casework.routing import Role, raises_concern, sender_role
+from daemon.mail.parse import ParsedMessage
+from daemon.mail.values import Outcome, Result
 from models import cases, lifecycle
 from models.corrections import relabel
 from models.schema import Case
 from replies import compose
-from replies.commands import HELP, StaffReply, parse_staff_reply
 
 # Our own staff copies say "----- X wrote -----" above the sender's words: cut there too,
 # in case a mail client quotes in a way the reply parser does not recognise.

@@ -8,11 +8,11 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from classifiers.types import Classification
-from daemon.desk import Desk, Incoming, queue_mail
-from daemon.parse import ParsedMessage, attachment_files
-from daemon.pseudonyms import find_username
-from daemon.routing import reply_kind, route_for
-from daemon.values import Outcome, RawMessage, Result
+from daemon.casework.desk import Desk, Incoming, queue_mail
+from daemon.casework.pseudonyms import find_username
+from daemon.casework.routing import reply_kind, route_for
+from daemon.mail.parse import ParsedMessage, attachment_files
+from daemon.mail.values import Outcome, RawMessage, Result
 from models import cases, lifecycle
 from models.schema import Case
 from replies import compose

@@ -23,16 +23,16 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from classifiers.types import Classification
+from daemon.casework.correspondence import continue_case
+from daemon.casework.deadlines import acknowledgement_limit, calendar_for
+from daemon.casework.desk import Desk, Incoming, record_message
+from daemon.casework.workdays import WorkingCalendar
 from daemon.clock import Clock
 from daemon.config import MailboxConfig
-from daemon.correspondence import continue_case
-from daemon.deadlines import acknowledgement_limit, calendar_for
-from daemon.desk import Desk, Incoming, record_message
-from daemon.intake import open_case, reply_address
-from daemon.parse import ParsedMessage
-from daemon.preparer import Prepared, Preparer
-from daemon.values import Outcome, RawMessage, Result
-from daemon.workdays import WorkingCalendar
+from daemon.mail.parse import ParsedMessage
+from daemon.mail.values import Outcome, RawMessage, Result
+from daemon.mailbox.preparer import Prepared, Preparer
+from daemon.triage.intake import open_case, reply_address
 from models import bulk, cases
 from models.database import Database
 from models.schema import Case

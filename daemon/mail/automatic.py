@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from daemon.parse import ParsedMessage
+from daemon.mail.parse import ParsedMessage
 
 _DAEMON_LOCALPARTS = re.compile(
     r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon|bounces?|bounce[-+].*|"

@@ -25,10 +25,10 @@ from tenacity import (
 )
 
 from daemon.config import MailboxConfig
-from daemon.imap import ImapError, ImapPermanent, ImapSession
-from daemon.pipeline import Triage
-from daemon.preparer import Batch
-from daemon.values import Outcome, Result
+from daemon.mail.values import Outcome, Result
+from daemon.mailbox.imap import ImapError, ImapPermanent, ImapSession
+from daemon.mailbox.preparer import Batch
+from daemon.triage.pipeline import Triage
 from models import cases, outbox
 from models.corrections import relabel_by_message_id
 from models.database import DatabaseError

@@ -30,10 +30,10 @@ from typing import Any, Protocol
 import structlog
 
 from classifiers.types import Classification, Classifier, ClassifierInput
-from daemon.automatic import automatic_reason
 from daemon.config import ClassifierConfig, Config, ConfigError
-from daemon.parse import ParsedMessage, ParseError, parse_message
-from daemon.values import RawMessage
+from daemon.mail.automatic import automatic_reason
+from daemon.mail.parse import ParsedMessage, ParseError, parse_message
+from daemon.mail.values import RawMessage
 
 log = structlog.get_logger("candour.preparer")
 

@@ -15,11 +15,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from daemon.casework.pseudonyms import load_registry, scrub
+from daemon.casework.workdays import TimeLimit, WorkingCalendar
 from daemon.config import MailboxConfig
-from daemon.parse import ParsedMessage
-from daemon.pseudonyms import load_registry, scrub
-from daemon.values import Outcome, RawMessage
-from daemon.workdays import TimeLimit, WorkingCalendar
+from daemon.mail.parse import ParsedMessage
+from daemon.mail.values import Outcome, RawMessage
 from models import bulk, outbox
 from models.cases import add_event, note_thread
 from models.schema import Case, Message

@@ -18,12 +18,12 @@ import structlog
 from classifiers.types import Classifier
 from daemon.clock import Clock, SystemClock
 from daemon.config import Config
-from daemon.imap import ImapError
-from daemon.pipeline import Triage
-from daemon.preparer import Preparer, make_preparer
-from daemon.scheduler import run_reminders_once, run_scheduler
-from daemon.secrets import reply_secret
-from daemon.watcher import MailboxWatcher
+from daemon.mailbox.imap import ImapError
+from daemon.mailbox.preparer import Preparer, make_preparer
+from daemon.mailbox.watcher import MailboxWatcher
+from daemon.service.scheduler import run_reminders_once, run_scheduler
+from daemon.service.secrets import reply_secret
+from daemon.triage.pipeline import Triage
 from models.database import Database
 from replies.deliver import OutboxSender
 from replies.smtp import Mailer

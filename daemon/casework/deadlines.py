@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import time
 
+from daemon.casework.workdays import TimeLimit, WorkingCalendar
 from daemon.config import MailboxConfig
-from daemon.workdays import TimeLimit, WorkingCalendar
 
 _WEEKDAYS = {"Mon": 0, "Tue": 1, "Wed": 2, "Thu": 3, "Fri": 4, "Sat": 5, "Sun": 6}
 

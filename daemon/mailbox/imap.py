@@ -23,7 +23,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from imapclient.imapclient import SENT as SPECIAL_USE_SENT
 
 from daemon.config import ImapConfig
-from daemon.values import RawMessage
+from daemon.mail.values import RawMessage
 
 _MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
 

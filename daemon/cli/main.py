@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from daemon import logs
-from daemon.cli_support import (
+from daemon.cli.support import (
     EXIT_CONFIG,
     EXIT_DATABASE,
     LazyGroup,
@@ -39,10 +39,10 @@ if TYPE_CHECKING:
     # Imported when used: they load scikit-learn (~1 s and ~100 MB), which `candour run`
     # must not pay for (the classifier runs in its preparer process).
     lazy_subcommands={
-        "train": "classifiers.cli:train_command",
-        "model": "classifiers.cli:model_group",
-        "evaluate": "classifiers.cli:evaluate_command",
-        "classify": "classifiers.cli:classify_command",
+        "train": "daemon.cli.classifier:train_command",
+        "model": "daemon.cli.classifier:model_group",
+        "evaluate": "daemon.cli.classifier:evaluate_command",
+        "classify": "daemon.cli.classifier:classify_command",
     },
 )
 @click.version_option(package_name="candour-triage")
@@ -55,7 +55,7 @@ def main() -> None:
 @click.option("--once", is_flag=True, help="Process what is waiting, deliver, and exit.")
 def run(config_path: Path, once: bool) -> None:
     """Run the daemon (JSON log lines on stderr)."""
-    from daemon.preparer import make_preparer
+    from daemon.mailbox.preparer import make_preparer
 
     config = load_or_fail(config_path)
     logs.configure(config.daemon.log_level)
@@ -63,7 +63,7 @@ def run(config_path: Path, once: bool) -> None:
         preparer = make_preparer(config)  # the children start now, in parallel
     except ConfigError as exc:
         fail(f"configuration error:\n{exc}", EXIT_CONFIG)
-    from daemon.worker import Worker
+    from daemon.service.worker import Worker
     from models.database import DatabaseError
 
     try:
@@ -250,6 +250,6 @@ def quarantine(config_path: Path) -> None:
             click.echo("nothing quarantined")
 
 
-from daemon.deadline_cli import register as _register_deadline_commands  # noqa: E402
+from daemon.cli.deadlines import register as _register_deadline_commands  # noqa: E402
 
 _register_deadline_commands(main)

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 import structlog
 
+from daemon.casework.deadlines import calendar_for
+from daemon.casework.reminders import queue_reminders
+from daemon.casework.workdays import WorkingCalendar
 from daemon.clock import Clock
 from daemon.config import Config, MailboxConfig
-from daemon.deadlines import calendar_for
-from daemon.reminders import queue_reminders
-from daemon.workdays import WorkingCalendar
 from models.database import Database
 from models.lifecycle import record_late_acknowledgements
 from replies.templates import TemplateProblem, Templates
