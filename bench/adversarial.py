@@ -56,13 +56,13 @@ def _mail(body: str, html: bool) -> bytes:
 
 
 def _steps(state_dir: Path) -> dict[str, Callable[[str], object]]:
+    from classifiers.config import ClassifierConfig
     from classifiers.loader import load_classifier
     from classifiers.types import ClassifierInput
     from daemon.casework.commands import parse_staff_reply
     from daemon.casework.correspondence import staff_text as read_staff_text
     from daemon.casework.escalation import asks_for_escalation
     from daemon.casework.pseudonyms import scrub
-    from daemon.config import ClassifierConfig
     from daemon.mail.automatic import automatic_reason
     from daemon.mail.parse import html_to_text, parse_message
 

@@ -35,9 +35,10 @@ def run(messages: int, batch_size: int) -> dict[str, Any]:
     cpu = _pin_to_one_core()
     started = time.perf_counter()
     # What the daemon's preparer process imports and loads: the compact model (numpy only).
+    from classifiers.files import COMPACT_FILE, read_predictor
     from classifiers.predict import ModelClassifier
     from classifiers.safety import SafetyNet, shipped_rules
-    from classifiers.store import COMPACT_FILE, read_predictor, shipped_dir
+    from classifiers.store import shipped_dir
     from classifiers.types import ClassifierInput
 
     imported = time.perf_counter()

@@ -306,7 +306,7 @@ class CompactModel:
     def load(cls, path: Path) -> CompactModel:
         """Load a file written by `save`. Raises OSError or ValueError.
 
-        This does not verify the file: classifiers.store.read_compact checks its sha256
+        This does not verify the file: classifiers.files.read_compact checks its sha256
         against the model's metadata first.
         """
         return cls.from_bytes(path.read_bytes())

@@ -2,17 +2,12 @@
 
 The conversion reads the pipeline's fitted attributes (nothing from scikit-learn is
 imported here); classifiers.store uses it, and checks the result against the pipeline on
-PROBE_TEXTS, whenever it writes a model. To add the compact form to a model directory whose
-metadata has none (the shipped model, after `python -m classifiers.train ship`):
-
-    python -m classifiers.export classifiers/model_files
+PROBE_TEXTS, whenever it writes a model (classifiers.upgrade adds it to an older one).
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -131,36 +126,3 @@ def _logistic(classes: list[str], parts: list[FeaturePart], model: Any) -> Compa
         raise ValueError("liblinear (one-vs-rest) logistic regression is not supported")
     coef, intercept = _coef(model)
     return CompactModel(classes, parts, "softmax", coef, intercept)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m classifiers.export DIRECTORY`: write DIRECTORY/model.npz from its verified
-    model.skops and record its sha256 in model.json (no other field changes), after checking
-    it gives the same probabilities as the pipeline on the packaged held-out set."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 1:
-        print("usage: python -m classifiers.export MODEL_DIRECTORY", file=sys.stderr)
-        return 2
-    from classifiers.store import COMPACT_FILE, ModelError, add_compact, read_model
-    from classifiers.text import model_text
-    from classifiers.train import packaged_data, read_examples
-
-    directory = Path(args[0])
-    try:
-        pipeline = read_model(directory).pipeline
-        info = add_compact(directory)
-    except (ModelError, OSError, ValueError) as exc:
-        print(f"cannot write the compact model: {exc}", file=sys.stderr)
-        return 1
-    heldout = [model_text(e.subject, e.body) for e in read_examples(packaged_data("heldout"))]
-    largest, differing = differences(CompactModel.load(directory / COMPACT_FILE), pipeline, heldout)
-    print(
-        f"{directory / COMPACT_FILE}: sha256 {info.compact_sha256} recorded in model.json; "
-        f"on {len(heldout)} held-out messages: largest probability difference {largest:.2e}, "
-        f"{differing} different labels"
-    )
-    return 0 if largest <= 1e-9 and differing == 0 else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,7 +8,7 @@ whole batch at once (classifiers.hashing), and `fit` keeps only the buckets seen
 one-off n-grams (names, reference numbers) are dropped, which also helps the model generalise.
 
 The class names and this module's path are part of every saved model file (skops names them,
-and store.TRUSTED_TYPES trusts exactly these): keep them.
+and files.TRUSTED_TYPES trusts exactly these): keep them.
 """
 
 from __future__ import annotations

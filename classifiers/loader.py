@@ -21,12 +21,13 @@ from pathlib import Path
 import structlog
 
 from classifiers.baseline import KeywordBaseline
+from classifiers.config import ClassifierConfig
+from classifiers.files import ModelError, read_predictor
 from classifiers.predict import ModelClassifier
-from classifiers.safety import RulesError, SafetyNet, load_rules
-from classifiers.store import ModelError, ModelStore, read_predictor, shipped_dir
+from classifiers.safety import SafetyNet, load_rules
+from classifiers.store import ModelStore, shipped_dir
 from classifiers.text import scan_text
 from classifiers.types import Classification, Classifier, ClassifierInput
-from daemon.config import ClassifierConfig, ConfigError
 
 log = structlog.get_logger("candour.classifier")
 
@@ -155,11 +156,8 @@ class ReloadingClassifier:
 def load_classifier(state_dir: Path, config: ClassifierConfig) -> Classifier:
     """The classifier for a daemon whose state lives in `state_dir`.
 
-    Raises ConfigError when config.extra_rules cannot be read or is invalid: an admin who
+    Raises RulesError when config.extra_rules cannot be read or is invalid: an admin who
     added safeguarding rules must not find them silently ignored.
     """
-    try:
-        safety = SafetyNet(load_rules(config.extra_rules))
-    except RulesError as exc:
-        raise ConfigError(f"classifier.extra_rules: {exc}") from exc
+    safety = SafetyNet(load_rules(config.extra_rules))
     return ReloadingClassifier(ModelStore(state_dir), safety, config.review_below)

@@ -24,17 +24,10 @@ from sklearn.metrics import precision_recall_fscore_support
 from sklearn.pipeline import Pipeline
 from tqdm import tqdm
 
+from classifiers.files import COMPACT_FILE, INFO_FILE, MODEL_FILE, ModelInfo, write_model
 from classifiers.model import DEFAULT_DESIGN, DESIGNS, ModelClassifier
 from classifiers.safety import SafetyNet, shipped_rules
-from classifiers.store import (
-    COMPACT_FILE,
-    INFO_FILE,
-    MODEL_FILE,
-    ModelInfo,
-    new_version,
-    shipped_dir,
-    write_model,
-)
+from classifiers.store import new_version, shipped_dir
 from classifiers.text import model_text
 from classifiers.types import LABELS, Classifier, ClassifierInput
 

@@ -25,6 +25,9 @@ from pydantic import (
     model_validator,
 )
 
+from classifiers.config import ClassifierConfig
+from replies.smtp import SmtpConfig
+
 Security = Literal["none", "starttls", "tls"]
 Region = Literal["ENG", "WLS", "SCT", "NIR"]
 
@@ -89,13 +92,6 @@ class DaemonConfig(_Strict):
     secret_file: Path | None = None
 
 
-class ClassifierConfig(_Strict):
-    # Below this calibrated confidence a message goes to human review instead of a guess.
-    review_below: float = Field(default=0.5, ge=0.0, le=1.0)
-    # Extra safeguarding rules (TOML) on top of the shipped ones.
-    extra_rules: Path | None = None
-
-
 class DatabaseConfig(_Strict):
     url: str = "sqlite:////var/lib/candour/candour.db"
 
@@ -107,12 +103,8 @@ class DatabaseConfig(_Strict):
         return value
 
 
-class SmtpConfig(_Secret):
-    host: str
-    port: int = Field(default=587, ge=1, le=65535)
-    security: Security = "starttls"
-    timeout: float = Field(default=30.0, gt=0)
-    connections: int = Field(default=4, ge=1, le=32)
+class SmtpSettings(_Secret, SmtpConfig):
+    """`[smtp]`: replies.smtp's settings plus where its password comes from."""
 
 
 class ImapConfig(_Secret):
@@ -298,7 +290,7 @@ class Config(_Strict):
     daemon: DaemonConfig = DaemonConfig()
     database: DatabaseConfig = DatabaseConfig()
     classifier: ClassifierConfig = ClassifierConfig()
-    smtp: SmtpConfig
+    smtp: SmtpSettings
     mailbox: tuple[MailboxConfig, ...] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy.orm import Session
 
-from daemon.clock import Clock
 from models import outbox
 from models.database import Database
 from replies.smtp import Mailer, SendResult
@@ -30,13 +29,13 @@ class OutboxSender:
         self,
         db: Database,
         mailer: Mailer,
-        clock: Clock,
+        now: Callable[[], datetime],
         on_sent: Callable[[str], None] = lambda mailbox: None,
         batch: int = 256,
     ) -> None:
         self._db = db
         self._mailer = mailer
-        self._clock = clock
+        self._now = now
         self._on_sent = on_sent
         self._batch = batch
 
@@ -50,7 +49,7 @@ class OutboxSender:
 
     def _claim(self) -> list[outbox.Delivery]:
         with self._db.transaction() as session:
-            return outbox.claim_due(session, self._clock.now(), self._batch)
+            return outbox.claim_due(session, self._now(), self._batch)
 
     def _record_and_claim(
         self, verdicts: list[tuple[outbox.Delivery, SendResult]]
@@ -61,7 +60,7 @@ class OutboxSender:
         watcher records a backlog, every write transaction may wait for the database's
         write lock (SQLite has one), so the outbox keeps up by asking for it once.
         """
-        now = self._clock.now()
+        now = self._now()
         with self._db.transaction() as session:
             self._record(session, verdicts, now)
             return outbox.claim_due(session, now, self._batch)

@@ -15,10 +15,23 @@ from dataclasses import dataclass
 from typing import Literal
 
 import aiosmtplib
-
-from daemon.config import SmtpConfig
+from pydantic import BaseModel, ConfigDict, Field
 
 Verdict = Literal["sent", "transient", "refused", "in_doubt"]
+
+
+class SmtpConfig(BaseModel):
+    """Where and how mail is handed over: the `[smtp]` table, less its credentials (the
+    daemon's configuration adds `password_file`/`password_env`; Mailer takes the password)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["none", "starttls", "tls"] = "starttls"
+    timeout: float = Field(default=30.0, gt=0)
+    connections: int = Field(default=4, ge=1, le=32)
+    username: str | None = None
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ import pytest
 import structlog
 from click.testing import CliRunner, Result
 
+from classifiers.files import read_model
 from classifiers.model import ModelClassifier
 from classifiers.safety import SafetyNet, shipped_rules
-from classifiers.store import ModelStore, read_model, shipped_dir
+from classifiers.store import ModelStore, shipped_dir
 from classifiers.train import Example, build_info, evaluate, fit, packaged_data, read_examples
 from classifiers.types import LABELS
 from daemon.cli.main import main

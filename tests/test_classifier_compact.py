@@ -17,31 +17,30 @@ import numpy as np
 import pytest
 from sklearn.pipeline import Pipeline
 
-from classifiers import export, hashing, loader
+from classifiers import export, hashing, loader, upgrade
 from classifiers.compact import CompactModel
+from classifiers.config import ClassifierConfig
 from classifiers.export import PROBE_TEXTS
-from classifiers.model import DESIGNS
-from classifiers.predict import ModelClassifier
-from classifiers.safety import SafetyNet, shipped_rules
-from classifiers.store import (
+from classifiers.files import (
     COMPACT_FILE,
     INFO_FILE,
     MODEL_FILE,
     ModelInfo,
     ModelIntegrityError,
     ModelNotFoundError,
-    ModelStore,
     read_compact,
     read_info,
     read_model,
     read_predictor,
     sha256_file,
-    shipped_dir,
 )
+from classifiers.model import DESIGNS
+from classifiers.predict import ModelClassifier
+from classifiers.safety import SafetyNet, shipped_rules
+from classifiers.store import ModelStore, shipped_dir
 from classifiers.text import model_text
 from classifiers.train import Example, build_info, evaluate, fit, packaged_data, read_examples
 from classifiers.types import LABELS, ClassifierInput
-from daemon.config import ClassifierConfig
 
 REPO = Path(__file__).resolve().parent.parent
 ATOL = 1e-9
@@ -275,11 +274,11 @@ def test_the_compact_command_adds_the_compact_form_to_a_model_directory(
     before = read_info(directory)
     (directory / COMPACT_FILE).unlink()
     _forge(directory, compact_sha256=None)
-    assert export.main([str(directory)]) == 0
+    assert upgrade.main([str(directory)]) == 0
     assert "0 different labels" in capsys.readouterr().out
     assert (directory / COMPACT_FILE).read_bytes() == expected  # deterministic
     assert read_info(directory) == before  # only compact_sha256 was added back
-    assert export.main([]) == 2
+    assert upgrade.main([]) == 2
 
 
 def test_unsupported_pipelines_are_refused_by_name() -> None:
@@ -298,7 +297,7 @@ import json, sys
 from pathlib import Path
 import classifiers.loader
 from classifiers.types import ClassifierInput
-from daemon.config import ClassifierConfig
+from classifiers.config import ClassifierConfig
 
 classifier = classifiers.loader.load_classifier(Path(sys.argv[1]), ClassifierConfig())
 results = classifier.classify([

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from classifiers.config import ClassifierConfig
 from classifiers.loader import load_classifier
 from classifiers.safety import (
     MODEL_REASON,
@@ -19,7 +20,8 @@ from classifiers.safety import (
     normalise,
     shipped_rules,
 )
-from daemon.config import ClassifierConfig, ConfigError
+from daemon.config import Config, ConfigError, parse_config
+from daemon.mailbox.preparer import make_preparer
 
 _SHIPPED = SafetyNet(shipped_rules())
 
@@ -136,10 +138,31 @@ def test_bad_extra_rules_are_refused_with_file_and_rule(
     assert str(extra) in str(caught.value)
 
 
+def _config_with_rules(tmp_path: Path, extra: Path) -> Config:
+    return parse_config(
+        {
+            "daemon": {"state_dir": str(tmp_path / "state"), "prepare_processes": 0},
+            "classifier": {"extra_rules": str(extra)},
+            "smtp": {"host": "127.0.0.1"},
+            "mailbox": [
+                {
+                    "name": "m",
+                    "address": "complaints@example.org",
+                    "organisation": "Example",
+                    "imap": {"host": "127.0.0.1", "username": "u"},
+                }
+            ],
+        },
+        "test",
+    )
+
+
 def test_daemon_refuses_to_start_with_bad_extra_rules(tmp_path: Path) -> None:
     extra = _write(tmp_path / "bad.toml", "[[rule]]\nid = \"x\"\npatterns = ['(']\n")
-    with pytest.raises(ConfigError, match="extra_rules"):
+    with pytest.raises(RulesError, match=r"bad\.toml"):
         load_classifier(tmp_path / "state", ClassifierConfig(extra_rules=extra))
+    with pytest.raises(ConfigError, match="extra_rules"):
+        make_preparer(_config_with_rules(tmp_path, extra))
 
 
 def test_shipped_rules_parse_and_every_rule_documents_why() -> None:

@@ -20,9 +20,8 @@ from structlog.testing import capture_logs
 from classifiers import loader
 from classifiers.baseline import KeywordBaseline
 from classifiers.compact import CompactModel
-from classifiers.model import ModelClassifier
-from classifiers.safety import SafetyNet, shipped_rules
-from classifiers.store import (
+from classifiers.config import ClassifierConfig
+from classifiers.files import (
     COMPACT_FILE,
     INFO_FILE,
     MODEL_FILE,
@@ -30,13 +29,14 @@ from classifiers.store import (
     ModelInfo,
     ModelIntegrityError,
     ModelNotFoundError,
-    ModelStore,
     UntrustedModelError,
     atomic_write,
     read_model,
     sha256_file,
-    shipped_dir,
 )
+from classifiers.model import ModelClassifier
+from classifiers.safety import SafetyNet, shipped_rules
+from classifiers.store import ModelStore, shipped_dir
 from classifiers.train import (
     Example,
     build_info,
@@ -47,7 +47,6 @@ from classifiers.train import (
 )
 from classifiers.types import LABELS, ClassifierInput
 from daemon.cli.main import main
-from daemon.config import ClassifierConfig
 
 PER_LABEL = 8
 

@@ -15,12 +15,11 @@ from aiosmtpd.smtp import Envelope, Session
 from sqlalchemy import select
 
 from daemon.clock import SettableClock
-from daemon.config import SmtpConfig
 from models import outbox
 from models.database import Database
 from models.schema import Outbox
 from replies.deliver import OutboxSender
-from replies.smtp import Mailer
+from replies.smtp import Mailer, SmtpConfig
 from tests.conftest import queue_reply
 from tests.mailstack import free_port
 
@@ -106,7 +105,7 @@ def _status(db: Database) -> list[tuple[str, int]]:
 
 def _sender(db: Database, port: int, clock: SettableClock) -> tuple[OutboxSender, Mailer]:
     mailer = Mailer(SmtpConfig(host="127.0.0.1", port=port, security="none", timeout=5), None)
-    return OutboxSender(db, mailer, clock), mailer
+    return OutboxSender(db, mailer, clock.now), mailer
 
 
 async def test_delivered_mail_is_marked_sent_and_sent_once(tmp_path: Path) -> None:

@@ -36,7 +36,8 @@ def test_wheel_contains_package_data_and_runs_outside_the_checkout(tmp_path: Pat
         "models/migrations/env.py",
         "models/migrations/script.py.mako",
         "models/migrations/versions/0001_initial_schema.py",
-        "daemon/cli.py",
+        "daemon/cli/main.py",
+        "daemon/triage/pipeline.py",
     ):
         assert required in names, f"{required} missing from {wheel.name}"
     assert not any(n.startswith("tests/") for n in names)

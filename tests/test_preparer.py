@@ -13,8 +13,8 @@ from pathlib import Path
 import psutil  # type: ignore[import-untyped]
 import pytest
 
+from classifiers.config import ClassifierConfig
 from classifiers.loader import load_classifier
-from daemon.config import ClassifierConfig
 from daemon.mail.values import RawMessage
 from daemon.mailbox.preparer import (
     CRASHED,
@@ -95,7 +95,7 @@ def test_one_child_starts_with_the_preparer_and_the_second_with_a_backlog(
 _HOLDER = """
 import sys, time
 from pathlib import Path
-from daemon.config import ClassifierConfig
+from classifiers.config import ClassifierConfig
 from daemon.mailbox.preparer import ProcessPreparer
 
 if __name__ == "__main__":

@@ -19,13 +19,13 @@ from sqlalchemy import select
 from structlog.testing import capture_logs
 
 from daemon.clock import SettableClock
-from daemon.config import Config, SmtpConfig, parse_config
+from daemon.config import Config, parse_config
 from daemon.service.scheduler import run_reminders_once, run_scheduler
 from models.cases import case_events
 from models.database import Database
 from models.schema import Case, Outbox
 from replies.deliver import OutboxSender
-from replies.smtp import Mailer
+from replies.smtp import Mailer, SmtpConfig
 from tests.mailstack import SmtpSink
 
 WEDNESDAY_0831 = datetime(2026, 3, 11, 8, 31, tzinfo=UTC)
@@ -396,7 +396,7 @@ async def test_each_digest_reaches_smtp_once_across_a_restart(
     async def daemon_run(database: Database) -> None:
         """What one `candour run --once` does for reminders: recover, queue, deliver."""
         mailer = Mailer(smtp, None)
-        sender = OutboxSender(database, mailer, clock)
+        sender = OutboxSender(database, mailer, clock.now)
         sender.recover()
         run_reminders_once(database, config, clock)
         await sender.deliver_due()

@@ -17,16 +17,12 @@ from typing import IO, Any
 import click
 from click.core import ParameterSource
 
+from classifiers.config import ClassifierConfig
+from classifiers.files import LoadedPredictor, ModelError, read_predictor
 from classifiers.loader import load_classifier
 from classifiers.model import DEFAULT_DESIGN, DESIGNS, ModelClassifier
 from classifiers.safety import RulesError, SafetyNet, load_rules
-from classifiers.store import (
-    LoadedPredictor,
-    ModelError,
-    ModelStore,
-    read_predictor,
-    shipped_dir,
-)
+from classifiers.store import ModelStore, shipped_dir
 from classifiers.train import (
     DataError,
     Example,
@@ -38,7 +34,7 @@ from classifiers.train import (
 from classifiers.types import Classification, Classifier, ClassifierInput
 from daemon.cli.support import EXIT_CONFIG, EXIT_PROBLEM, config_option
 from daemon.cli.support import fail as _fail
-from daemon.config import ClassifierConfig, ConfigError, load_config
+from daemon.config import ConfigError, load_config
 
 BATCH = 256
 
@@ -270,8 +266,8 @@ def evaluate_command(
 def _classifier(settings: Settings) -> Classifier:
     try:
         return load_classifier(settings.state_dir, settings.classifier)
-    except ConfigError as exc:
-        _fail(f"configuration error:\n{exc}", EXIT_CONFIG)
+    except RulesError as exc:
+        _fail(f"configuration error:\nclassifier.extra_rules: {exc}", EXIT_CONFIG)
 
 
 def _jsonl_inputs(stream: IO[str]) -> Iterator[tuple[Any, ClassifierInput] | str]:

@@ -29,8 +29,9 @@ from typing import Any, Protocol
 
 import structlog
 
+from classifiers.config import ClassifierConfig
 from classifiers.types import Classification, Classifier, ClassifierInput
-from daemon.config import ClassifierConfig, Config, ConfigError
+from daemon.config import Config, ConfigError
 from daemon.mail.automatic import automatic_reason
 from daemon.mail.parse import ParsedMessage, ParseError, parse_message
 from daemon.mail.values import RawMessage
@@ -278,10 +279,6 @@ def make_preparer(config: Config, classifier: Classifier | None = None) -> Prepa
     """
     if classifier is not None:
         return InlinePreparer(classifier)
-    if config.daemon.prepare_processes == 0:
-        from classifiers.loader import load_classifier
-
-        return InlinePreparer(load_classifier(config.daemon.state_dir, config.classifier))
     if config.classifier.extra_rules is not None:  # the shipped rules alone are checked in CI
         from classifiers.safety import RulesError, load_rules
 
@@ -289,6 +286,10 @@ def make_preparer(config: Config, classifier: Classifier | None = None) -> Prepa
             load_rules(config.classifier.extra_rules)
         except RulesError as exc:
             raise ConfigError(f"classifier.extra_rules: {exc}") from exc
+    if config.daemon.prepare_processes == 0:
+        from classifiers.loader import load_classifier
+
+        return InlinePreparer(load_classifier(config.daemon.state_dir, config.classifier))
     return ProcessPreparer(
         config.daemon.state_dir,
         config.classifier,
