@@ -11,6 +11,7 @@ import os
 import re
 import tomllib
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -26,6 +27,7 @@ from pydantic import (
 )
 
 from classifiers.config import ClassifierConfig
+from replies.letterhead import Letterhead, SignpostConfig
 from replies.smtp import SmtpConfig
 
 Security = Literal["none", "starttls", "tls"]
@@ -203,18 +205,6 @@ class RoutesConfig(_Strict):
         return value or self.review or self.complaint
 
 
-class SignpostConfig(_Strict):
-    """Text for the replies to out-of-scope senders (templates use these)."""
-
-    emergency_guidance: str = (
-        "If anyone is in immediate danger, call 999. If you are worried about a child or an "
-        "adult at risk and it is not an emergency, contact your local council's safeguarding team."
-    )
-    data_protection: str = "our Data Protection Officer"
-    hr: str = "our People team"
-    social_care: str = "the local authority's statutory complaints procedure"
-
-
 class MailboxConfig(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     address: Address
@@ -280,6 +270,11 @@ class MailboxConfig(_Strict):
     @property
     def domain(self) -> str:
         return self.address.rsplit("@", 1)[1]
+
+    @cached_property
+    def letterhead(self) -> Letterhead:
+        """Who replies.compose writes as for this mailbox."""
+        return Letterhead(self.address, self.organisation, self.timezone, self.signpost)
 
     @property
     def own_addresses(self) -> frozenset[str]:

@@ -12,6 +12,9 @@ from sqlalchemy.orm import Session
 from models import bulk
 from models.schema import Case, CaseEvent, ImapCursor, Message, Outbox, ReferenceCounter
 
+# Statuses of a case still in the procedure (models.lifecycle moves cases between them).
+OPEN_STATUSES = ("new", "acknowledged", "in_stage", "responded")
+
 
 def last_uid(session: Session, mailbox: str, uidvalidity: int) -> int:
     """The highest UID fully recorded for this mailbox and UIDVALIDITY (0 when new)."""
@@ -302,4 +305,27 @@ def quarantined(session: Session) -> list[Message]:
         session.scalars(
             select(Message).where(Message.outcome == "quarantined").order_by(Message.id)
         )
+    )
+
+
+def open_cases(session: Session, mailbox: str) -> list[Case]:
+    """The mailbox's cases that are not closed, withdrawn or referred, oldest first."""
+    return list(
+        session.scalars(
+            select(Case)
+            .where(Case.mailbox == mailbox, Case.status.in_(OPEN_STATUSES))
+            .order_by(Case.id)
+        )
+    )
+
+
+def last_from(session: Session, case: Case, sender: str) -> str | None:
+    """The Message-ID of the latest message on `case` from `sender`."""
+    return session.scalar(
+        select(Message.message_id)
+        .where(
+            Message.case_id == case.id, Message.sender == sender, Message.message_id.is_not(None)
+        )
+        .order_by(Message.id.desc())
+        .limit(1)
     )

@@ -13,76 +13,85 @@ Every function takes an open session, records a CaseEvent per transition and nev
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from daemon.casework.workdays import TimeLimit, WorkingCalendar
-from daemon.config import MailboxConfig, StageConfig
-from models.cases import AUTOMATIC_REPLY_KINDS, add_event
+from models.cases import AUTOMATIC_REPLY_KINDS, OPEN_STATUSES, add_event
 from models.schema import Case
 
 log = structlog.get_logger("candour.lifecycle")
 
-OPEN_STATUSES = ("new", "acknowledged", "in_stage", "responded")
 CLOSE_REASONS = ("closed", "withdrawn", "referred")
 STAGED_LABELS = frozenset({"complaint"})
+
+
+@dataclass(frozen=True)
+class StageRule:
+    """One stage of a complaints procedure, its limits written as the policy writes them."""
+
+    name: str
+    respond_within: str  # e.g. "10 working days"
+    request_within: str | None = None  # how long the complainant has to ask for this stage
+
+
+@dataclass(frozen=True)
+class Procedure:
+    """A mailbox's complaints procedure as the lifecycle needs it: the stages in order, and
+    `due(start, limit)`, the moment a limit like "10 working days" counted from `start`
+    runs out (built by the daemon from the mailbox's working calendar)."""
+
+    stages: tuple[StageRule, ...]
+    due: Callable[[datetime, str], datetime]
+
+    def stage(self, number: int) -> StageRule | None:
+        """Stage `number` (1-based), or None beyond the last one."""
+        return self.stages[number - 1] if 1 <= number <= len(self.stages) else None
+
+    def stage_name(self, number: int) -> str:
+        """The policy's name for stage `number` ("stage 1", "chief executive review"), or ""."""
+        found = self.stage(number)
+        return found.name if found is not None else ""
 
 
 def is_closed(case: Case) -> bool:
     return case.status in CLOSE_REASONS
 
 
-def stage_config(mailbox: MailboxConfig, stage: int) -> StageConfig | None:
-    """The policy's stage number `stage` (1-based), or None beyond the last one."""
-    stages = mailbox.policy.stages
-    return stages[stage - 1] if 1 <= stage <= len(stages) else None
-
-
-def stage_name(mailbox: MailboxConfig, stage: int) -> str:
-    """The policy's name for stage `stage` ("stage 1", "chief executive review"), or ""."""
-    found = stage_config(mailbox, stage)
-    return found.name if found is not None else ""
-
-
 def _start_stage(
     session: Session,
     case: Case,
     stage: int,
-    config: StageConfig,
+    config: StageRule,
     started: datetime,
-    calendar: WorkingCalendar,
+    procedure: Procedure,
     event_at: datetime,
     actor: str,
     why: str,
 ) -> None:
     case.stage = stage
     case.stage_started_at = started
-    case.stage_due_at = calendar.due(started, TimeLimit.parse(config.respond_within))
+    case.stage_due_at = procedure.due(started, config.respond_within)
     kind = "stage.started" if stage == 1 else "stage.escalated"
     detail = f"stage {stage} ({config.name}), due {case.stage_due_at.isoformat()}; {why}"
     add_event(session, case, event_at, kind, detail, actor=actor)
     log.info(kind, case=case.reference, stage=stage, due=case.stage_due_at.isoformat())
 
 
-def on_opened(
-    session: Session,
-    case: Case,
-    mailbox: MailboxConfig,
-    calendar: WorkingCalendar,
-    now: datetime,
-) -> None:
+def on_opened(session: Session, case: Case, procedure: Procedure, now: datetime) -> None:
     """Start stage 1 for a new complaint (needs_review or not), counted from its receipt.
 
     Other labels (feedback, out-of-scope) run no stage. Does nothing when a stage is
     already running or the policy has no stages.
     """
-    first = stage_config(mailbox, 1)
+    first = procedure.stage(1)
     if case.label not in STAGED_LABELS or case.stage > 0 or first is None:
         return
-    _start_stage(session, case, 1, first, case.received_at, calendar, now, "candour", "opened")
+    _start_stage(session, case, 1, first, case.received_at, procedure, now, "candour", "opened")
 
 
 def on_automatic_reply_sent(session: Session, case: Case, kind: str, at: datetime) -> None:
@@ -138,13 +147,7 @@ def record_late_acknowledgements(session: Session, mailbox: str, now: datetime) 
     return count
 
 
-def on_staff_response(
-    session: Session,
-    case: Case,
-    at: datetime,
-    mailbox: MailboxConfig,
-    calendar: WorkingCalendar,
-) -> None:
+def on_staff_response(session: Session, case: Case, at: datetime, procedure: Procedure) -> None:
     """A staff reply relayed to the complainant answers the current stage.
 
     Sets `responded_at` (the first response of a stage counts; later replies keep it) and
@@ -157,9 +160,9 @@ def on_staff_response(
     case.status = "responded"
     timing = "late" if case.stage_due_at is not None and at > case.stage_due_at else "on time"
     detail = f"stage {case.stage} response, {timing}" if case.stage else "response"
-    following = stage_config(mailbox, case.stage + 1)
+    following = procedure.stage(case.stage + 1)
     if case.stage > 0 and following is not None and following.request_within is not None:
-        case.request_due_at = calendar.due(at, TimeLimit.parse(following.request_within))
+        case.request_due_at = procedure.due(at, following.request_within)
         detail += f"; {following.name} may be asked for until {case.request_due_at.isoformat()}"
     add_event(session, case, at, "stage.responded", detail, actor="staff")
     log.info("stage.responded", case=case.reference, stage=case.stage, timing=timing)
@@ -169,8 +172,7 @@ def escalate(
     session: Session,
     case: Case,
     at: datetime,
-    mailbox: MailboxConfig,
-    calendar: WorkingCalendar,
+    procedure: Procedure,
     *,
     actor: str,
     by_complainant: bool,
@@ -183,9 +185,9 @@ def escalate(
     """
     if is_closed(case):
         return f"case {case.reference} is {case.status}; reopen it first"
-    following = stage_config(mailbox, case.stage + 1)
+    following = procedure.stage(case.stage + 1)
     if following is None:
-        last = stage_name(mailbox, case.stage) or f"stage {case.stage}"
+        last = procedure.stage_name(case.stage) or f"stage {case.stage}"
         return f"no further stage: {last} is the last stage of the procedure"
     if by_complainant and case.request_due_at is not None and at > case.request_due_at:
         case.late_request = True
@@ -198,7 +200,7 @@ def escalate(
             actor=actor,
         )
     why = "asked for by the complainant" if by_complainant else "by staff"
-    _start_stage(session, case, case.stage + 1, following, at, calendar, at, actor, why)
+    _start_stage(session, case, case.stage + 1, following, at, procedure, at, actor, why)
     case.status = "in_stage"
     case.responded_at = None
     case.request_due_at = None

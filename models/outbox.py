@@ -220,3 +220,8 @@ def rows(session: Session, status: str | None = None) -> list[Outbox]:
     if status is not None:
         query = query.where(Outbox.status == status)
     return list(session.scalars(query))
+
+
+def once_key_queued(session: Session, key: str) -> bool:
+    """True when mail under `key` is in the outbox (asked before queueing it again)."""
+    return session.scalar(select(Outbox.id).where(Outbox.once_key == key)) is not None

@@ -15,10 +15,8 @@ from email.mime.nonmultipart import MIMENonMultipart
 from email.policy import Compat32
 from email.utils import format_datetime, formataddr, make_msgid
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
-from daemon.config import MailboxConfig
-from daemon.mail.parse import ParsedMessage
+from replies.letterhead import Letterhead
 from replies.templates import Templates
 
 AutoSubmitted = Literal["auto-replied", "auto-generated", "no"]
@@ -79,27 +77,38 @@ class FileAttachment:
     data: bytes = field(repr=False)
 
 
-def new_message_id(mailbox: MailboxConfig, tag: str) -> str:
-    return make_msgid(idstring=tag.lower(), domain=mailbox.domain).strip("<>")
+def new_message_id(letterhead: Letterhead, tag: str) -> str:
+    return make_msgid(idstring=tag.lower(), domain=letterhead.domain).strip("<>")
 
 
-def thread_headers(original: ParsedMessage | None) -> tuple[str | None, tuple[str, ...]]:
-    """(In-Reply-To, References) for an answer to `original`."""
-    if original is None or not original.message_id:
-        return None, ()
-    return original.message_id, (*original.references, original.message_id)
+def _mime(body: str, attachments: Sequence[FileAttachment]) -> Message:
+    """The text part, inside multipart/mixed with the attachments when there are any.
 
-
-def local_time(mailbox: MailboxConfig, moment: datetime | None) -> str:
-    if moment is None:
-        return "not set"
-    return moment.astimezone(ZoneInfo(mailbox.timezone)).strftime("%a %d %b %Y %H:%M")
+    The classic (compat32) MIME classes: several times faster than EmailMessage's header
+    registry, which matters when a backlog of thousands is acknowledged at once.
+    """
+    text = MIMENonMultipart("text", "plain")
+    text.set_payload(body, _body_charset(body))
+    if not attachments:
+        return text
+    msg = MIMEMultipart("mixed")
+    msg.attach(text)
+    for attachment in attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        part = MIMEBase(maintype or "application", subtype or "octet-stream")
+        part.set_payload(attachment.data)
+        encoders.encode_base64(part)
+        part.add_header(
+            "Content-Disposition", "attachment", filename=("utf-8", "", attachment.filename)
+        )
+        msg.attach(part)
+    return msg
 
 
 def build(
     *,
     kind: str,
-    mailbox: MailboxConfig,
+    letterhead: Letterhead,
     recipient: str,
     subject: str,
     body: str,
@@ -119,25 +128,9 @@ def build(
     """
     if not automatic:
         auto_submitted = "no"
-    # The classic (compat32) MIME classes: several times faster than EmailMessage's header
-    # registry, which matters when a backlog of thousands is acknowledged at once.
-    text = MIMENonMultipart("text", "plain")
-    text.set_payload(body, _body_charset(body))
-    msg: Message = text
-    if attachments:
-        msg = MIMEMultipart("mixed")
-        msg.attach(text)
-        for attachment in attachments:
-            maintype, _, subtype = attachment.content_type.partition("/")
-            part = MIMEBase(maintype or "application", subtype or "octet-stream")
-            part.set_payload(attachment.data)
-            encoders.encode_base64(part)
-            part.add_header(
-                "Content-Disposition", "attachment", filename=("utf-8", "", attachment.filename)
-            )
-            msg.attach(part)
+    msg = _mime(body, attachments)
     msg["From"] = formataddr(
-        (display_name or mailbox.organisation, mailbox.address), charset="utf-8"
+        (display_name or letterhead.organisation, letterhead.address), charset="utf-8"
     )
     msg["To"] = recipient
     if reply_to:
@@ -154,16 +147,16 @@ def build(
         # X-Auto-Response-Suppress asks Exchange/Outlook not to send out-of-office replies.
         msg["Auto-Submitted"] = auto_submitted
         msg["X-Auto-Response-Suppress"] = "All"
-    msg["X-Loop"] = mailbox.address
+    msg["X-Loop"] = letterhead.address
     raw = msg.as_bytes(policy=_WIRE)
-    return OutgoingMail(kind, message_id, mailbox.address, recipient, subject, raw)
+    return OutgoingMail(kind, message_id, letterhead.address, recipient, subject, raw)
 
 
 def from_template(
     template: str,
     *,
     kind: str,
-    mailbox: MailboxConfig,
+    letterhead: Letterhead,
     templates: Templates,
     recipient: str,
     reference: str,
@@ -179,19 +172,19 @@ def from_template(
     """Render `template` and build the message. Raises TemplateProblem."""
     base = {
         "reference": reference,
-        "organisation": mailbox.organisation,
-        "mailbox_address": mailbox.address,
-        "signpost": mailbox.signpost,
+        "organisation": letterhead.organisation,
+        "mailbox_address": letterhead.address,
+        "signpost": letterhead.signpost,
     }
     subject, body = templates.render(template, {**base, **context})
     return build(
         kind=kind,
-        mailbox=mailbox,
+        letterhead=letterhead,
         recipient=recipient,
         subject=subject,
         body=body,
         now=now,
-        message_id=new_message_id(mailbox, reference),
+        message_id=new_message_id(letterhead, reference),
         in_reply_to=in_reply_to,
         references=references,
         reply_to=reply_to,
@@ -201,12 +194,31 @@ def from_template(
     )
 
 
+@dataclass(frozen=True)
+class Answering:
+    """The message an automatic reply answers: its threading headers, subject and sender."""
+
+    message_id: str | None
+    references: tuple[str, ...]
+    subject: str
+    sender_name: str
+
+    @property
+    def in_reply_to(self) -> str | None:
+        return self.message_id
+
+    @property
+    def thread(self) -> tuple[str, ...]:
+        """References for the answer: the original's, then the original itself."""
+        return (*self.references, self.message_id) if self.message_id else ()
+
+
 def automatic_reply(
     template: str,
     *,
-    mailbox: MailboxConfig,
+    letterhead: Letterhead,
     templates: Templates,
-    original: ParsedMessage,
+    original: Answering,
     recipient: str,
     reference: str,
     received_at: datetime,
@@ -214,21 +226,20 @@ def automatic_reply(
     name: str | None = None,
 ) -> OutgoingMail:
     """The one automatic reply to a new sender: acknowledgement, thanks or signposting."""
-    in_reply_to, references = thread_headers(original)
     kind = "signpost" if template.startswith("signpost_") else template
     return from_template(
         template,
         kind=kind,
-        mailbox=mailbox,
+        letterhead=letterhead,
         templates=templates,
         recipient=recipient,
         reference=reference,
         context={
             "name": name or original.sender_name or "Sir or Madam",
             "original_subject": original.subject or "(no subject)",
-            "received": local_time(mailbox, received_at),
+            "received": letterhead.local_time(received_at),
         },
         now=now,
-        in_reply_to=in_reply_to,
-        references=references,
+        in_reply_to=original.in_reply_to,
+        references=original.thread,
     )

@@ -13,8 +13,8 @@ from classifiers.baseline import KeywordBaseline
 from daemon.clock import SystemClock
 from daemon.mail.parse import ParseError, parse_message
 from daemon.mail.values import Outcome, RawMessage
-from daemon.mailbox.preparer import InlinePreparer
 from daemon.triage.pipeline import Triage
+from daemon.triage.prepare import InlinePreparer
 from models.database import Database
 from models.schema import Message, Outbox
 from tests.conftest import CORPUS, Setup, corpus_catalog

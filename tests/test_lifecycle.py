@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from daemon.casework.deadlines import acknowledgement_limit, calendar_for
+from daemon.casework.deadlines import acknowledgement_limit, calendar_for, procedure_for
 from daemon.casework.workdays import TimeLimit
 from daemon.config import MailboxConfig
 from models import lifecycle, outbox
@@ -45,6 +45,7 @@ def session(db: Database) -> Iterator[Session]:
 
 MAILBOX = make_mailbox()
 CALENDAR = calendar_for(MAILBOX)
+PROCEDURE = procedure_for(MAILBOX, CALENDAR)
 
 
 def new_case(
@@ -93,7 +94,7 @@ def test_a_complaint_starts_stage_one_from_its_receipt(
 ) -> None:
     received = NOW - timedelta(hours=30)  # Saturday: counts from Monday 09:00
     case = new_case(session, received=received, needs_review=needs_review)
-    lifecycle.on_opened(session, case, MAILBOX, CALENDAR, NOW)
+    lifecycle.on_opened(session, case, PROCEDURE, NOW)
     assert case.stage == 1
     assert case.stage_started_at == received
     assert case.stage_due_at == CALENDAR.due(received, working_days(10))
@@ -104,16 +105,16 @@ def test_a_complaint_starts_stage_one_from_its_receipt(
 @pytest.mark.parametrize("label", ["feedback", "data_protection", "safeguarding", "hr"])
 def test_other_labels_run_no_stage(session: Session, label: str) -> None:
     case = new_case(session, label=label)
-    lifecycle.on_opened(session, case, MAILBOX, CALENDAR, NOW)
+    lifecycle.on_opened(session, case, PROCEDURE, NOW)
     assert (case.stage, case.stage_due_at) == (0, None)
     assert kinds(session, case) == []
 
 
 def test_opening_twice_does_not_restart_the_clock(session: Session) -> None:
     case = new_case(session)
-    lifecycle.on_opened(session, case, MAILBOX, CALENDAR, NOW)
+    lifecycle.on_opened(session, case, PROCEDURE, NOW)
     due = case.stage_due_at
-    lifecycle.on_opened(session, case, MAILBOX, CALENDAR, NOW + timedelta(days=3))
+    lifecycle.on_opened(session, case, PROCEDURE, NOW + timedelta(days=3))
     assert case.stage_due_at == due
     assert kinds(session, case) == ["stage.started"]
 
@@ -123,9 +124,9 @@ def test_the_first_stage_is_the_policys_own(session: Session) -> None:
         policy={"stages": [{"name": "resolution", "respond_within": "15 working days"}]}
     )
     case = new_case(session, mailbox=mailbox)
-    lifecycle.on_opened(session, case, mailbox, CALENDAR, NOW)
+    lifecycle.on_opened(session, case, procedure_for(mailbox, CALENDAR), NOW)
     assert case.stage_due_at == CALENDAR.due(NOW, working_days(15))
-    assert lifecycle.stage_name(mailbox, 1) == "resolution"
+    assert procedure_for(mailbox, CALENDAR).stage_name(1) == "resolution"
 
 
 # -- the automatic reply ---------------------------------------------------------------------
@@ -133,7 +134,7 @@ def test_the_first_stage_is_the_policys_own(session: Session) -> None:
 
 def test_an_acknowledged_complaint_is_in_its_stage(session: Session) -> None:
     case = new_case(session)
-    lifecycle.on_opened(session, case, MAILBOX, CALENDAR, NOW)
+    lifecycle.on_opened(session, case, PROCEDURE, NOW)
     sent = NOW + timedelta(minutes=1)
     lifecycle.on_automatic_reply_sent(session, case, "acknowledgement", sent)
     assert (case.status, case.acknowledged_at, case.ack_breached) == ("in_stage", sent, False)
@@ -191,7 +192,7 @@ def _deliver(session: Session, case: Case, kind: str, at: datetime) -> None:
 
 def test_the_outbox_records_the_acknowledgement_through_the_lifecycle(session: Session) -> None:
     case = new_case(session)
-    lifecycle.on_opened(session, case, MAILBOX, CALENDAR, NOW)
+    lifecycle.on_opened(session, case, PROCEDURE, NOW)
     _deliver(session, case, "acknowledgement", NOW + timedelta(seconds=5))
     assert case.status == "in_stage"
     assert case.acknowledged_at == NOW + timedelta(seconds=5)
@@ -207,7 +208,7 @@ def test_a_batch_of_mixed_replies_is_recorded_case_by_case(session: Session) -> 
     ]
     for case, kind in zip(cases, kinds_sent, strict=True):
         if kind == "acknowledgement":
-            lifecycle.on_opened(session, case, MAILBOX, CALENDAR, NOW)
+            lifecycle.on_opened(session, case, PROCEDURE, NOW)
         _queue(session, case, kind)
     session.flush()
     sent_at = NOW + timedelta(seconds=3)
@@ -267,7 +268,7 @@ def test_an_unsent_acknowledgement_is_flagged_once_when_its_deadline_passes(
 
 def _in_stage(session: Session, mailbox: MailboxConfig = MAILBOX) -> Case:
     case = new_case(session, mailbox=mailbox)
-    lifecycle.on_opened(session, case, mailbox, CALENDAR, NOW)
+    lifecycle.on_opened(session, case, procedure_for(mailbox, CALENDAR), NOW)
     lifecycle.on_automatic_reply_sent(session, case, "acknowledgement", NOW)
     return case
 
@@ -275,7 +276,7 @@ def _in_stage(session: Session, mailbox: MailboxConfig = MAILBOX) -> Case:
 def test_a_staff_response_opens_the_window_to_ask_for_stage_two(session: Session) -> None:
     case = _in_stage(session)
     answered = NOW + timedelta(days=7)
-    lifecycle.on_staff_response(session, case, answered, MAILBOX, CALENDAR)
+    lifecycle.on_staff_response(session, case, answered, PROCEDURE)
     assert (case.status, case.responded_at) == ("responded", answered)
     assert case.request_due_at == CALENDAR.due(answered, working_days(20))
     assert kinds(session, case)[-1] == "stage.responded"
@@ -283,18 +284,18 @@ def test_a_staff_response_opens_the_window_to_ask_for_stage_two(session: Session
 
 def test_a_second_staff_reply_keeps_the_first_response(session: Session) -> None:
     case = _in_stage(session)
-    lifecycle.on_staff_response(session, case, NOW + timedelta(days=1), MAILBOX, CALENDAR)
-    lifecycle.on_staff_response(session, case, NOW + timedelta(days=2), MAILBOX, CALENDAR)
+    lifecycle.on_staff_response(session, case, NOW + timedelta(days=1), PROCEDURE)
+    lifecycle.on_staff_response(session, case, NOW + timedelta(days=2), PROCEDURE)
     assert case.responded_at == NOW + timedelta(days=1)
     assert kinds(session, case).count("stage.responded") == 1
 
 
 def test_the_complainant_asks_for_stage_two_in_time(session: Session) -> None:
     case = _in_stage(session)
-    lifecycle.on_staff_response(session, case, NOW + timedelta(days=7), MAILBOX, CALENDAR)
+    lifecycle.on_staff_response(session, case, NOW + timedelta(days=7), PROCEDURE)
     asked = NOW + timedelta(days=10)
     problem = lifecycle.escalate(
-        session, case, asked, MAILBOX, CALENDAR, actor="complainant", by_complainant=True
+        session, case, asked, PROCEDURE, actor="complainant", by_complainant=True
     )
     assert problem is None
     assert (case.stage, case.status, case.stage_started_at) == (2, "in_stage", asked)
@@ -305,11 +306,11 @@ def test_the_complainant_asks_for_stage_two_in_time(session: Session) -> None:
 
 def test_a_late_request_is_flagged_not_refused(session: Session) -> None:
     case = _in_stage(session)
-    lifecycle.on_staff_response(session, case, NOW, MAILBOX, CALENDAR)
+    lifecycle.on_staff_response(session, case, NOW, PROCEDURE)
     assert case.request_due_at is not None
     asked = case.request_due_at + timedelta(minutes=1)
     problem = lifecycle.escalate(
-        session, case, asked, MAILBOX, CALENDAR, actor="complainant", by_complainant=True
+        session, case, asked, PROCEDURE, actor="complainant", by_complainant=True
     )
     assert problem is None
     assert (case.stage, case.late_request) == (2, True)
@@ -318,11 +319,11 @@ def test_a_late_request_is_flagged_not_refused(session: Session) -> None:
 
 def test_staff_may_escalate_at_any_time_without_a_late_flag(session: Session) -> None:
     case = _in_stage(session)
-    lifecycle.on_staff_response(session, case, NOW, MAILBOX, CALENDAR)
+    lifecycle.on_staff_response(session, case, NOW, PROCEDURE)
     later = NOW + timedelta(days=90)
     assert (
         lifecycle.escalate(
-            session, case, later, MAILBOX, CALENDAR, actor="lead@example.org", by_complainant=False
+            session, case, later, PROCEDURE, actor="lead@example.org", by_complainant=False
         )
         is None
     )
@@ -332,19 +333,17 @@ def test_staff_may_escalate_at_any_time_without_a_late_flag(session: Session) ->
 
 def test_there_is_no_stage_after_the_last(session: Session) -> None:
     case = _in_stage(session)
-    lifecycle.escalate(session, case, NOW, MAILBOX, CALENDAR, actor="staff", by_complainant=False)
+    lifecycle.escalate(session, case, NOW, PROCEDURE, actor="staff", by_complainant=False)
     assert case.stage == 2
-    problem = lifecycle.escalate(
-        session, case, NOW, MAILBOX, CALENDAR, actor="staff", by_complainant=False
-    )
+    problem = lifecycle.escalate(session, case, NOW, PROCEDURE, actor="staff", by_complainant=False)
     assert problem is not None
     assert "stage 2 is the last stage" in problem
 
 
 def test_responding_to_the_last_stage_opens_no_window(session: Session) -> None:
     case = _in_stage(session)
-    lifecycle.escalate(session, case, NOW, MAILBOX, CALENDAR, actor="staff", by_complainant=False)
-    lifecycle.on_staff_response(session, case, NOW + timedelta(days=20), MAILBOX, CALENDAR)
+    lifecycle.escalate(session, case, NOW, PROCEDURE, actor="staff", by_complainant=False)
+    lifecycle.on_staff_response(session, case, NOW + timedelta(days=20), PROCEDURE)
     assert (case.status, case.request_due_at) == ("responded", None)
 
 
@@ -352,7 +351,7 @@ def test_a_closed_case_cannot_be_escalated(session: Session) -> None:
     case = _in_stage(session)
     lifecycle.close(session, case, NOW, reason="withdrawn", actor="complainant")
     problem = lifecycle.escalate(
-        session, case, NOW, MAILBOX, CALENDAR, actor="complainant", by_complainant=True
+        session, case, NOW, PROCEDURE, actor="complainant", by_complainant=True
     )
     assert problem is not None
     assert "withdrawn" in problem
@@ -361,7 +360,7 @@ def test_a_closed_case_cannot_be_escalated(session: Session) -> None:
 
 def test_staff_can_start_the_procedure_for_feedback(session: Session) -> None:
     case = new_case(session, label="feedback")
-    lifecycle.escalate(session, case, NOW, MAILBOX, CALENDAR, actor="staff", by_complainant=False)
+    lifecycle.escalate(session, case, NOW, PROCEDURE, actor="staff", by_complainant=False)
     assert (case.stage, case.status) == (1, "in_stage")
     assert case.stage_due_at == CALENDAR.due(NOW, working_days(10))
 
@@ -390,7 +389,7 @@ def test_reopening_returns_the_case_where_it_was(
 ) -> None:
     case = _in_stage(session)
     if responded:
-        lifecycle.on_staff_response(session, case, NOW, MAILBOX, CALENDAR)
+        lifecycle.on_staff_response(session, case, NOW, PROCEDURE)
     due = case.stage_due_at
     lifecycle.close(session, case, NOW, actor="staff")
     lifecycle.reopen(session, case, NOW + timedelta(days=1), actor="staff")
@@ -407,13 +406,18 @@ def test_a_whole_procedure_records_every_transition_with_its_time(session: Sessi
     case = new_case(session, mailbox=community)
     assert case.ack_due_at == NOW + timedelta(hours=24)
     steps = [NOW + timedelta(days=d) for d in (0, 1, 8, 12, 30, 40)]
-    lifecycle.on_opened(session, case, community, calendar, steps[0])
+    lifecycle.on_opened(session, case, procedure_for(community, calendar), steps[0])
     lifecycle.on_automatic_reply_sent(session, case, "acknowledgement", steps[1])
-    lifecycle.on_staff_response(session, case, steps[2], community, calendar)
+    lifecycle.on_staff_response(session, case, steps[2], procedure_for(community, calendar))
     lifecycle.escalate(
-        session, case, steps[3], community, calendar, actor="complainant", by_complainant=True
+        session,
+        case,
+        steps[3],
+        procedure_for(community, calendar),
+        actor="complainant",
+        by_complainant=True,
     )
-    lifecycle.on_staff_response(session, case, steps[4], community, calendar)
+    lifecycle.on_staff_response(session, case, steps[4], procedure_for(community, calendar))
     lifecycle.close(session, case, steps[5], actor="chief.executive@example.org")
     session.flush()
     history = [(e.kind, e.at) for e in case_events(session, case.id)]

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from classifiers.baseline import KeywordBaseline
 from daemon.clock import SettableClock
 from daemon.mail.values import Outcome, RawMessage
-from daemon.mailbox.preparer import InlinePreparer
 from daemon.triage.pipeline import Triage
+from daemon.triage.prepare import InlinePreparer
 from models.database import Database
 from models.schema import Case, Outbox
 from tests.conftest import make_mail, make_mailbox

@@ -127,8 +127,8 @@ def test_a_batch_of_new_cases_takes_its_ids_from_the_sequence_in_one_query(pg_ur
     from classifiers.baseline import KeywordBaseline
     from daemon.clock import SettableClock
     from daemon.mail.values import Outcome, RawMessage
-    from daemon.mailbox.preparer import InlinePreparer
     from daemon.triage.pipeline import Triage
+    from daemon.triage.prepare import InlinePreparer
     from models.schema import Case
 
     db = Database(pg_url)

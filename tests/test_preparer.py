@@ -18,12 +18,12 @@ from classifiers.loader import load_classifier
 from daemon.mail.values import RawMessage
 from daemon.mailbox.preparer import (
     CRASHED,
-    InlinePreparer,
     PreparerUnavailable,
     ProcessPreparer,
     Stages,
     prepare_in_child,
 )
+from daemon.triage.prepare import InlinePreparer
 from tests.conftest import make_mail
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)

@@ -244,7 +244,7 @@ def test_a_worker_racing_another_for_the_same_keys_queues_nothing_twice(
     clock = SettableClock(WEDNESDAY_0831)
     first = run_reminders_once(db, config, clock)
     # A second worker that looked before the first committed: only the unique key stops it.
-    monkeypatch.setattr("daemon.casework.reminders._already_queued", lambda session, key: False)
+    monkeypatch.setattr("models.outbox.once_key_queued", lambda session, key: False)
     assert run_reminders_once(db, config, clock) == 0
     assert len(outgoing(db)) == first
     # The failed inserts were rolled back alone: the same transaction still queues new mail.
@@ -263,7 +263,7 @@ def test_on_postgresql_a_duplicate_key_spoils_nothing_else(
         add_case(database, "CMP-2026-00001", stage_due_at=closing(10))
         clock = SettableClock(WEDNESDAY_0831)
         assert run_reminders_once(database, config, clock) == 2
-        monkeypatch.setattr("daemon.casework.reminders._already_queued", lambda session, key: False)
+        monkeypatch.setattr("models.outbox.once_key_queued", lambda session, key: False)
         add_case(database, "CMP-2026-00002", route=DPO, stage_due_at=closing(12))
         assert run_reminders_once(database, config, clock) == 1
         assert [row.recipient for row in outgoing(database)] == [TEAM, MANAGER, DPO]

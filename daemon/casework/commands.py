@@ -1,32 +1,192 @@
-"""Commands on the first lines of a staff reply: #note, #label, #close, #reopen, #stage, #assign."""
+"""Staff commands: `#name argument` lines at the top of a staff reply, as one table.
+
+Each command is one row of `COMMANDS`: its usage and help (the help text staff get back is
+generated from the table), a pure `check` of its argument, and `apply`, what it does to the
+case in the caller's transaction. Two flags say how the rest of the reply is treated:
+`private` (the text is an internal note, never relayed) and `interim` (relayed, but not
+the stage's response, so the clock keeps running). A new command is one function and one
+row here.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
 
 from classifiers.types import LABELS
-
-HELP = """Candour understands these commands on the first lines of a reply:
-  #note            the rest of the message is an internal note: not sent to the complainant
-  #label LABEL     reclassify the case (one of: {labels})
-  #close           close the case (#close withdrawn: the complainant withdrew it)
-  #reopen          reopen a closed case
-  #stage N         escalate the case to stage N
-  #assign ADDRESS  assign the case to a member of staff
-  #interim         send the text, but it is not the stage response (the clock keeps running)
-Any text after the commands is sent to the complainant, unless #note is given.""".format(
-    labels=", ".join(LABELS)
-)
+from daemon.casework.desk import Desk
+from models import cases, lifecycle
+from models.corrections import relabel
+from models.schema import Case
 
 _COMMAND = re.compile(r"^\s*#([A-Za-z]+)\b[ \t]*(.*?)\s*$")
 _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# What `#close ARGUMENT` may say, and the status it closes the case with.
+_CLOSE_AS = {"": "closed", "resolved": "closed", "withdrawn": "withdrawn"}
+
+
+@dataclass(frozen=True)
+class Acting:
+    """A staff member acting on a case: what every command's `apply` is given."""
+
+    session: Session
+    desk: Desk
+    case: Case
+    staff: str
+    now: datetime
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str
+    usage: str  # as the help shows it, e.g. "#label LABEL"
+    help: str
+    check: Callable[[str], str | None]  # the argument -> what is wrong with it, or None
+    apply: Callable[[Acting, str], None]
+    private: bool = False  # the reply's text is an internal note
+    interim: bool = False  # the reply's text is relayed but does not answer the stage
+
+
+def _no_argument(argument: str) -> str | None:
+    return None
+
+
+def _nothing(acting: Acting, argument: str) -> None:
+    return None
+
+
+def _check_close(argument: str) -> str | None:
+    return None if argument in _CLOSE_AS else f"#close {argument}: say #close or #close withdrawn"
+
+
+def _close(acting: Acting, argument: str) -> None:
+    reason = _CLOSE_AS[argument]
+    lifecycle.close(acting.session, acting.case, acting.now, reason=reason, actor=acting.staff)
+
+
+def _check_label(argument: str) -> str | None:
+    return None if argument in LABELS else f"#label {argument}: not one of {', '.join(LABELS)}"
+
+
+def _label(acting: Acting, argument: str) -> None:
+    relabel(
+        acting.session,
+        acting.case,
+        argument,
+        source="email-command",
+        actor=acting.staff,
+        at=acting.now,
+    )
+
+
+def _reopen(acting: Acting, argument: str) -> None:
+    lifecycle.reopen(acting.session, acting.case, acting.now, actor=acting.staff)
+
+
+def _check_stage(argument: str) -> str | None:
+    if argument.isdigit() and int(argument) >= 1:
+        return None
+    return f"#stage {argument}: give a stage number"
+
+
+def _stage(acting: Acting, argument: str) -> None:
+    case = acting.case
+    if int(argument) != case.stage + 1:
+        problem: str | None = (
+            f"the case is at stage {case.stage}; the next stage is {case.stage + 1}"
+        )
+    else:
+        problem = lifecycle.escalate(
+            acting.session,
+            case,
+            acting.now,
+            acting.desk.procedure,
+            actor=acting.staff,
+            by_complainant=False,
+        )
+    if problem:
+        cases.add_event(
+            acting.session, case, acting.now, "stage.refused", problem, actor=acting.staff
+        )
+
+
+def _check_assign(argument: str) -> str | None:
+    return None if _ADDRESS.match(argument) else f"#assign {argument}: give an email address"
+
+
+def _assign(acting: Acting, argument: str) -> None:
+    acting.case.assigned_to = argument.lower()
+    cases.add_event(
+        acting.session, acting.case, acting.now, "assigned", argument.lower(), actor=acting.staff
+    )
+
+
+COMMANDS: dict[str, CommandSpec] = {
+    spec.name: spec
+    for spec in (
+        CommandSpec(
+            "note",
+            "#note",
+            "the rest of the message is an internal note: not sent to the complainant",
+            _no_argument,
+            _nothing,
+            private=True,
+        ),
+        CommandSpec(
+            "label",
+            "#label LABEL",
+            f"reclassify the case (one of: {', '.join(LABELS)})",
+            _check_label,
+            _label,
+        ),
+        CommandSpec(
+            "close",
+            "#close",
+            "close the case (#close withdrawn: the complainant withdrew it)",
+            _check_close,
+            _close,
+        ),
+        CommandSpec("reopen", "#reopen", "reopen a closed case", _no_argument, _reopen),
+        CommandSpec("stage", "#stage N", "escalate the case to stage N", _check_stage, _stage),
+        CommandSpec(
+            "assign",
+            "#assign ADDRESS",
+            "assign the case to a member of staff",
+            _check_assign,
+            _assign,
+        ),
+        CommandSpec(
+            "interim",
+            "#interim",
+            "send the text, but it is not the stage response (the clock keeps running)",
+            _no_argument,
+            _nothing,
+            interim=True,
+        ),
+    )
+}
+
+HELP = "\n".join(
+    [
+        "Candour understands these commands on the first lines of a reply:",
+        *(f"  {spec.usage:<16} {spec.help}" for spec in COMMANDS.values()),
+        "Any text after the commands is sent to the complainant, unless #note is given.",
+    ]
+)
 
 
 @dataclass(frozen=True)
 class Command:
     name: str
     argument: str
+
+    @property
+    def spec(self) -> CommandSpec:
+        return COMMANDS[self.name]
 
 
 @dataclass(frozen=True)
@@ -39,7 +199,12 @@ class StaffReply:
 
     @property
     def is_note(self) -> bool:
-        return any(c.name == "note" for c in self.commands)
+        return any(c.spec.private for c in self.commands)
+
+    @property
+    def interim(self) -> bool:
+        """Whether a relayed text leaves the stage unanswered."""
+        return any(c.spec.interim for c in self.commands)
 
     @property
     def relay(self) -> bool:
@@ -47,30 +212,8 @@ class StaffReply:
         return not self.errors and not self.is_note and bool(self.text.strip())
 
 
-def _check(name: str, argument: str) -> str | None:
-    if name in {"note", "reopen", "interim"}:
-        return None
-    if name == "close":
-        return (
-            None
-            if argument in {"", "withdrawn", "resolved"}
-            else f"#close {argument}: say #close or #close withdrawn"
-        )
-    if name == "label":
-        return None if argument in LABELS else f"#label {argument}: not one of {', '.join(LABELS)}"
-    if name == "stage":
-        return (
-            None
-            if argument.isdigit() and int(argument) >= 1
-            else f"#stage {argument}: give a stage number"
-        )
-    if name == "assign":
-        return None if _ADDRESS.match(argument) else f"#assign {argument}: give an email address"
-    return f"#{name}: unknown command"
-
-
 def parse_staff_reply(text: str) -> StaffReply:
-    """Read commands from the first lines (blank lines between them allowed)."""
+    """Read commands from the first lines (blank lines between them allowed). Pure."""
     lines = text.splitlines()
     commands: list[Command] = []
     errors: list[str] = []
@@ -84,7 +227,8 @@ def parse_staff_reply(text: str) -> StaffReply:
         if match is None:
             break
         name, argument = match.group(1).lower(), match.group(2)
-        problem = _check(name, argument)
+        spec = COMMANDS.get(name)
+        problem = spec.check(argument) if spec is not None else f"#{name}: unknown command"
         if problem:
             errors.append(problem)
         else:
@@ -92,3 +236,9 @@ def parse_staff_reply(text: str) -> StaffReply:
         index += 1
     body = "\n".join(lines[index:]).strip()
     return StaffReply(tuple(commands), body, tuple(errors))
+
+
+def apply_commands(acting: Acting, reply: StaffReply) -> None:
+    """Do what the reply's commands say, in the order given."""
+    for command in reply.commands:
+        command.spec.apply(acting, command.argument)

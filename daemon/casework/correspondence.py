@@ -17,15 +17,14 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from classifiers.types import Classification
-from daemon.casework.commands import HELP, StaffReply, parse_staff_reply
-from daemon.casework.desk import Desk, Incoming, last_from, queue_mail
+from daemon.casework.commands import HELP, Acting, apply_commands, parse_staff_reply
+from daemon.casework.desk import Desk, Incoming, queue_mail
 from daemon.casework.escalation import asks_for_escalation
 from daemon.casework.pseudonyms import without_signature
 from daemon.casework.routing import Role, raises_concern, sender_role
 from daemon.mail.parse import ParsedMessage
 from daemon.mail.values import Outcome, Result
 from models import cases, lifecycle
-from models.corrections import relabel
 from models.schema import Case
 from replies import compose
 
@@ -110,9 +109,9 @@ def _follow_up(
     note = "" if from_complainant else "NOTE: this is not from the case's complainant."
     if from_complainant and case.status == "responded" and asks_for_escalation(parsed.text):
         problem = lifecycle.escalate(
-            session, case, now, mailbox, desk.calendar, actor="complainant", by_complainant=True
+            session, case, now, desk.procedure, actor="complainant", by_complainant=True
         )
-        due = compose.local_time(mailbox, case.stage_due_at)
+        due = mailbox.letterhead.local_time(case.stage_due_at)
         note = problem or f"The complainant asks for the next stage: now {case.stage}, due {due}."
     flagged = "safeguarding" in case.flag_names
     if raises_concern(classification) and not flagged:
@@ -132,7 +131,7 @@ def _follow_up(
         "subject": desk.subject_for_staff(parsed),
         "sender_line": sender_line,
         "note": note,
-        "received": compose.local_time(mailbox, incoming.raw.received_at),
+        "received": mailbox.letterhead.local_time(incoming.raw.received_at),
         "text": desk.words_for_staff(parsed),
     }
     for recipient in dict.fromkeys(r for r in (handler, lead) if r):
@@ -156,7 +155,7 @@ def _staff_reply(
         error = compose.from_template(
             "staff_error",
             kind="staff_error",
-            mailbox=mailbox,
+            letterhead=mailbox.letterhead,
             templates=desk.templates,
             recipient=staff,
             reference=case.reference,
@@ -167,41 +166,14 @@ def _staff_reply(
         )
         queue_mail(session, mailbox, case, error, now)
         return Result(uid, Outcome.STAFF, case.reference, f"rejected: {problems}")
-    _apply_commands(session, desk, case, reply, staff, now)
+    apply_commands(Acting(session, desk, case, staff, now), reply)
     if reply.is_note and reply.text:
         cases.add_event(session, case, now, "note", reply.text, actor=staff)
     if reply.relay:
         _relay(session, desk, case, reply.text, parsed, now)
-        if not any(c.name == "interim" for c in reply.commands):
-            lifecycle.on_staff_response(session, case, now, mailbox, desk.calendar)
+        if not reply.interim:
+            lifecycle.on_staff_response(session, case, now, desk.procedure)
     return Result(uid, Outcome.STAFF, case.reference, "relayed" if reply.relay else "commands")
-
-
-def _apply_commands(
-    session: Session, desk: Desk, case: Case, reply: StaffReply, staff: str, now: datetime
-) -> None:
-    mailbox = desk.mailbox
-    for command in reply.commands:
-        if command.name == "label":
-            relabel(session, case, command.argument, source="email-command", actor=staff, at=now)
-        elif command.name == "close":
-            lifecycle.close(session, case, now, reason=command.argument or "closed", actor=staff)
-        elif command.name == "reopen":
-            lifecycle.reopen(session, case, now, actor=staff)
-        elif command.name == "stage":
-            wanted = int(command.argument)
-            problem = (
-                f"the case is at stage {case.stage}; the next stage is {case.stage + 1}"
-                if wanted != case.stage + 1
-                else lifecycle.escalate(
-                    session, case, now, mailbox, desk.calendar, actor=staff, by_complainant=False
-                )
-            )
-            if problem:
-                cases.add_event(session, case, now, "stage.refused", problem, actor=staff)
-        elif command.name == "assign":
-            case.assigned_to = command.argument.lower()
-            cases.add_event(session, case, now, "assigned", case.assigned_to, actor=staff)
 
 
 def _relay(
@@ -210,12 +182,12 @@ def _relay(
     """Send the staff member's words to the complainant, threaded to their last message."""
     mailbox = desk.mailbox
     recipient = desk.complainant_address(case)
-    last = last_from(session, case, case.complainant)
+    last = cases.last_from(session, case, case.complainant)
     staff_name = parsed.sender_name or parsed.sender
     relay = compose.from_template(
         "relay",
         kind="relay",
-        mailbox=mailbox,
+        letterhead=mailbox.letterhead,
         templates=desk.templates,
         recipient=recipient,
         reference=case.reference,

@@ -1,4 +1,4 @@
-"""A mailbox's working calendar and time limits, built from its configuration."""
+"""A mailbox's working calendar, time limits and procedure, built from its configuration."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from datetime import time
 
 from daemon.casework.workdays import TimeLimit, WorkingCalendar
 from daemon.config import MailboxConfig
+from models.lifecycle import Procedure, StageRule
 
 _WEEKDAYS = {"Mon": 0, "Tue": 1, "Wed": 2, "Thu": 3, "Fri": 4, "Sat": 5, "Sun": 6}
 
@@ -25,3 +26,13 @@ def calendar_for(mailbox: MailboxConfig) -> WorkingCalendar:
 def acknowledgement_limit(mailbox: MailboxConfig) -> TimeLimit:
     """`policy.acknowledge`, or the `ack_within_working_days` shorthand."""
     return TimeLimit.parse(mailbox.acknowledge_limit)
+
+
+def procedure_for(mailbox: MailboxConfig, calendar: WorkingCalendar) -> Procedure:
+    """The mailbox's stages (`[mailbox.policy]`), counted on its working calendar."""
+    return Procedure(
+        stages=tuple(
+            StageRule(s.name, s.respond_within, s.request_within) for s in mailbox.policy.stages
+        ),
+        due=lambda start, limit: calendar.due(start, TimeLimit.parse(limit)),
+    )

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from daemon.casework.deadlines import acknowledgement_limit, calendar_for, procedure_for
 from daemon.casework.pseudonyms import load_registry, scrub
 from daemon.casework.workdays import TimeLimit, WorkingCalendar
 from daemon.config import MailboxConfig
@@ -22,6 +22,7 @@ from daemon.mail.parse import ParsedMessage
 from daemon.mail.values import Outcome, RawMessage
 from models import bulk, outbox
 from models.cases import add_event, note_thread
+from models.lifecycle import Procedure
 from models.schema import Case, Message
 from replies.addresses import case_address
 from replies.compose import FileAttachment, OutgoingMail, from_template
@@ -46,18 +47,22 @@ class Desk:
     ack_limit: TimeLimit
     secret: bytes
     registry: dict[str, str]
+    procedure: Procedure
 
     @classmethod
     def for_mailbox(
         cls,
         mailbox: MailboxConfig,
         templates: Templates,
-        calendar: WorkingCalendar,
-        ack_limit: TimeLimit,
         secret: bytes,
+        calendar: WorkingCalendar | None = None,
     ) -> Desk:
+        """Raises RegistryError (a ConfigError) when the pseudonym registry is unreadable."""
         registry = load_registry(mailbox.pseudonym_registry) if mailbox.pseudonym_registry else {}
-        return cls(mailbox, templates, calendar, ack_limit, secret, registry)
+        calendar = calendar or calendar_for(mailbox)
+        ack_limit = acknowledgement_limit(mailbox)
+        procedure = procedure_for(mailbox, calendar)
+        return cls(mailbox, templates, calendar, ack_limit, secret, registry, procedure)
 
     def case_address(self, reference: str) -> str:
         return case_address(self.mailbox.address, reference, self.secret)
@@ -109,23 +114,25 @@ class Desk:
         self,
         template: str,
         *,
-        case: Case,
+        case: Case | None,
         recipient: str,
         context: dict[str, Any],
         now: datetime,
+        kind: str | None = None,
         attachments: Sequence[FileAttachment] = (),
     ) -> OutgoingMail:
-        """Mail to staff about a case: from "Candour for ...", replies come back to the case."""
+        """Mail to staff from "Candour for ...": about `case` (replies come back to it), or
+        about several (digests, notices: `case` None, replies go to the mailbox)."""
         return from_template(
             template,
-            kind=template,
-            mailbox=self.mailbox,
+            kind=kind or template,
+            letterhead=self.mailbox.letterhead,
             templates=self.templates,
             recipient=recipient,
-            reference=case.reference,
+            reference=case.reference if case is not None else (kind or template),
             context=context,
             now=now,
-            reply_to=self.case_address(case.reference),
+            reply_to=self.case_address(case.reference) if case is not None else None,
             auto_submitted="auto-generated",
             display_name=f"Candour for {self.mailbox.organisation}",
             attachments=attachments,
@@ -175,12 +182,13 @@ def record_message(
 def queue_mail(
     session: Session,
     mailbox: MailboxConfig,
-    case: Case,
+    case: Case | None,
     mail: OutgoingMail,
     now: datetime,
     once_key: str | None = None,
 ) -> None:
-    """Put `mail` in the outbox for `case` and note it in the case history."""
+    """Put `mail` in the outbox for `case` and note it in the case history (`case` None:
+    mail about no one case, which a reply can never thread into)."""
     outbox.queue(
         session,
         mailbox=mailbox.name,
@@ -193,17 +201,7 @@ def queue_mail(
         now=now,
         once_key=once_key,
     )
-    staff_bound = mail.kind in {"staff_copy", "followup_copy", "staff_error"}
-    add_event(session, case, now, f"{mail.kind}.queued", mail.recipient if staff_bound else "")
-
-
-def last_from(session: Session, case: Case, sender: str) -> str | None:
-    """The Message-ID of the latest message on `case` from `sender`."""
-    return session.scalar(
-        select(Message.message_id)
-        .where(
-            Message.case_id == case.id, Message.sender == sender, Message.message_id.is_not(None)
-        )
-        .order_by(Message.id.desc())
-        .limit(1)
-    )
+    if case is not None:
+        staff_bound = mail.kind in {"staff_copy", "followup_copy", "staff_error"}
+        detail = mail.recipient if staff_bound else ""
+        add_event(session, case, now, f"{mail.kind}.queued", detail)

@@ -18,18 +18,16 @@ from datetime import datetime, time
 from typing import Any
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from daemon.casework.desk import Desk, queue_mail
 from daemon.casework.workdays import WorkingCalendar
 from daemon.config import MailboxConfig
-from models import outbox
-from models.cases import add_event
-from models.lifecycle import OPEN_STATUSES, stage_name
-from models.schema import Case, Outbox
-from replies import compose
-from replies.templates import Templates
+from models import cases, outbox
+from models.cases import OPEN_STATUSES
+from models.lifecycle import Procedure
+from models.schema import Case
 
 log = structlog.get_logger("candour.reminders")
 
@@ -77,19 +75,8 @@ class Deadline:
         return f"overdue by {days} {unit}" if days else "overdue (today)"
 
 
-def open_cases(session: Session, mailbox: str) -> list[Case]:
-    """The mailbox's cases that are not closed, withdrawn or referred, oldest first."""
-    return list(
-        session.scalars(
-            select(Case)
-            .where(Case.mailbox == mailbox, Case.status.in_(OPEN_STATUSES))
-            .order_by(Case.id)
-        )
-    )
-
-
 def running_deadlines(
-    case: Case, mailbox: MailboxConfig, calendar: WorkingCalendar, now: datetime
+    case: Case, procedure: Procedure, calendar: WorkingCalendar, now: datetime
 ) -> list[Deadline]:
     """The case's unmet deadlines at `now`: an owed acknowledgement, an unanswered stage."""
     if case.status not in OPEN_STATUSES:
@@ -112,7 +99,7 @@ def running_deadlines(
                 route=case.route,
                 assigned_to=case.assigned_to,
                 stage=case.stage,
-                stage_name=stage_name(mailbox, case.stage),
+                stage_name=procedure.stage_name(case.stage),
                 what=what,
                 due_at=due_at,
                 # An hours-based limit can fall after closing time: never "-1 left".
@@ -133,43 +120,59 @@ def reminder_time_reached(mailbox: MailboxConfig, calendar: WorkingCalendar, now
     )
 
 
-def queue_reminders(
-    session: Session,
-    mailbox: MailboxConfig,
-    calendar: WorkingCalendar,
-    templates: Templates,
-    now: datetime,
-) -> list[str]:
+def queue_reminders(session: Session, desk: Desk, now: datetime) -> list[str]:
     """Queue today's digests and any new overdue notices; returns the once_keys queued.
 
     Returns [] outside reminder time, and leaves out what an earlier run already queued.
     Raises TemplateProblem when digest.txt or overdue.txt cannot be rendered.
     """
+    mailbox, calendar = desk.mailbox, desk.calendar
     if not reminder_time_reached(mailbox, calendar, now):
         return []
     horizon = mailbox.reminders.due_within_working_days
-    cases = {case.id: case for case in open_cases(session, mailbox.name)}
+    found = {case.id: case for case in cases.open_cases(session, mailbox.name)}
     listed = sorted(
         (
             deadline
-            for case in cases.values()
-            for deadline in running_deadlines(case, mailbox, calendar, now)
+            for case in found.values()
+            for deadline in running_deadlines(case, desk.procedure, calendar, now)
             if deadline.overdue or deadline.working_days_left <= horizon
         ),
         key=lambda d: (d.due_at, d.case_id),
     )
-    today = now.astimezone(calendar.zone).date()
-    queued: list[str] = []
+    queued = _digests(session, desk, listed, now)
+    manager = mailbox.reminders.manager
+    for deadline in (d for d in listed if d.overdue and manager):
+        key = _once_key("overdue", str(deadline.case_id), deadline.key_part)
+        context = {"route": deadline.route or "not routed", **_item(deadline, calendar)}
+        if _queue_once(session, desk, "overdue", "overdue_notice", str(manager), context, key, now):
+            queued.append(key)
+            cases.add_event(
+                session, found[deadline.case_id], now, "overdue.notified", deadline.description
+            )
+            log.info("reminders.overdue_queued", mailbox=mailbox.name, case=deadline.reference)
+    return queued
+
+
+def _digests(session: Session, desk: Desk, listed: list[Deadline], now: datetime) -> list[str]:
+    """One digest per route of its listed deadlines, once a day; returns the keys queued."""
+    mailbox, calendar = desk.mailbox, desk.calendar
     by_route: dict[str, list[Deadline]] = defaultdict(list)
     for deadline in listed:
         if deadline.route:
             by_route[deadline.route].append(deadline)
+    today = now.astimezone(calendar.zone)
+    queued: list[str] = []
     for route, deadlines in sorted(by_route.items()):
-        key = _once_key("digest", mailbox.name, route, today.isoformat())
-        if _already_queued(session, key):
-            continue
-        mail = _digest(mailbox, calendar, templates, route, deadlines, now)
-        if _queue_once(session, mailbox, mail, key, now):
+        key = _once_key("digest", mailbox.name, route, today.date().isoformat())
+        items = [_item(d, calendar) for d in deadlines]
+        context = {
+            "date": today.strftime("%A %d %B %Y"),
+            "due_within": mailbox.reminders.due_within_working_days,
+            "overdue": [i for i in items if i["overdue"]],
+            "due_soon": [i for i in items if not i["overdue"]],
+        }
+        if _queue_once(session, desk, "digest", "digest", route, context, key, now):
             queued.append(key)
             log.info(
                 "reminders.digest_queued",
@@ -177,18 +180,6 @@ def queue_reminders(
                 cases=len({d.case_id for d in deadlines}),
                 overdue=sum(d.overdue for d in deadlines),
             )
-    manager = mailbox.reminders.manager
-    for deadline in (d for d in listed if d.overdue and manager):
-        key = _once_key("overdue", str(deadline.case_id), deadline.key_part)
-        if _already_queued(session, key):
-            continue
-        mail = _overdue_notice(mailbox, calendar, templates, str(manager), deadline, now)
-        if _queue_once(session, mailbox, mail, key, now):
-            queued.append(key)
-            add_event(
-                session, cases[deadline.case_id], now, "overdue.notified", deadline.description
-            )
-            log.info("reminders.overdue_queued", mailbox=mailbox.name, case=deadline.reference)
     return queued
 
 
@@ -200,33 +191,31 @@ def _once_key(kind: str, *parts: str) -> str:
     return f"{kind}:{hashlib.sha256(key.encode()).hexdigest()}"
 
 
-def _already_queued(session: Session, key: str) -> bool:
-    """True when `key` is in the outbox: the scheduler asks every minute, all day long."""
-    return session.scalar(select(Outbox.id).where(Outbox.once_key == key)) is not None
-
-
 def _queue_once(
-    session: Session, mailbox: MailboxConfig, mail: compose.OutgoingMail, key: str, now: datetime
+    session: Session,
+    desk: Desk,
+    template: str,
+    kind: str,
+    recipient: str,
+    context: dict[str, Any],
+    key: str,
+    now: datetime,
 ) -> bool:
-    """Queue `mail` under `key` in a savepoint; False when the key was queued meanwhile.
+    """Render and queue a reminder under `key`, unless it was queued before; False then.
 
-    The unique once_key, not the check before it, is what guarantees once: two workers
-    may both find a key missing, and the second insert fails here, alone.
+    The check first: the scheduler asks every minute, all day long. The unique once_key,
+    not the check, is what guarantees once: two workers may both find a key missing, and
+    the second insert fails here, in its savepoint, alone.
     """
+    if outbox.once_key_queued(session, key):
+        return False
+    context = {"mailbox": desk.mailbox.name, **context}
+    mail = desk.staff_mail(
+        template, case=None, kind=kind, recipient=recipient, context=context, now=now
+    )
     try:
         with session.begin_nested():
-            outbox.queue(
-                session,
-                mailbox=mailbox.name,
-                case_id=None,  # so that a reply to a reminder never threads into a case
-                kind=mail.kind,
-                envelope_from=mail.envelope_from,
-                recipient=mail.recipient,
-                message_id=mail.message_id,
-                raw=mail.raw,
-                now=now,
-                once_key=key,
-            )
+            queue_mail(session, desk.mailbox, None, mail, now, once_key=key)
     except IntegrityError:
         return False
     return True
@@ -246,64 +235,3 @@ def _item(deadline: Deadline, calendar: WorkingCalendar) -> dict[str, Any]:
         "standing": deadline.standing,
         "assigned_to": deadline.assigned_to or "",
     }
-
-
-def _build(
-    mailbox: MailboxConfig,
-    templates: Templates,
-    template: str,
-    kind: str,
-    recipient: str,
-    context: dict[str, Any],
-    now: datetime,
-) -> compose.OutgoingMail:
-    subject, body = templates.render(template, context)
-    return compose.build(
-        kind=kind,
-        mailbox=mailbox,
-        recipient=recipient,
-        subject=subject,
-        body=body,
-        now=now,
-        message_id=compose.new_message_id(mailbox, kind.replace("_", "-")),
-        auto_submitted="auto-generated",
-        display_name=f"Candour for {mailbox.organisation}",
-        automatic=True,
-    )
-
-
-def _digest(
-    mailbox: MailboxConfig,
-    calendar: WorkingCalendar,
-    templates: Templates,
-    route: str,
-    deadlines: list[Deadline],
-    now: datetime,
-) -> compose.OutgoingMail:
-    items = [_item(d, calendar) for d in deadlines]
-    context = {
-        "organisation": mailbox.organisation,
-        "mailbox": mailbox.name,
-        "date": now.astimezone(calendar.zone).strftime("%A %d %B %Y"),
-        "due_within": mailbox.reminders.due_within_working_days,
-        "overdue": [i for i in items if i["overdue"]],
-        "due_soon": [i for i in items if not i["overdue"]],
-    }
-    return _build(mailbox, templates, "digest", "digest", route, context, now)
-
-
-def _overdue_notice(
-    mailbox: MailboxConfig,
-    calendar: WorkingCalendar,
-    templates: Templates,
-    manager: str,
-    deadline: Deadline,
-    now: datetime,
-) -> compose.OutgoingMail:
-    context = {
-        "organisation": mailbox.organisation,
-        "mailbox": mailbox.name,
-        "route": deadline.route or "not routed",
-        **_item(deadline, calendar),
-    }
-    return _build(mailbox, templates, "overdue", "overdue_notice", manager, context, now)

@@ -120,13 +120,13 @@ def deadline(
 )
 def sla(config_path: Path, as_json: bool, mailbox_name: str | None, now_text: str | None) -> None:
     """Open cases per mailbox: stage, what is due when, working days left or overdue."""
-    from daemon.casework.deadlines import calendar_for
-    from daemon.casework.reminders import open_cases, running_deadlines
+    from daemon.casework.deadlines import calendar_for, procedure_for
+    from daemon.casework.reminders import running_deadlines
     from daemon.cli.support import database as _database
     from daemon.cli.support import fail as _fail
     from daemon.cli.support import load_or_fail as _config
     from daemon.clock import SystemClock
-    from models.lifecycle import stage_name
+    from models.cases import open_cases
 
     config = _config(config_path)
     mailboxes = [m for m in config.mailbox if mailbox_name in (None, m.name)]
@@ -135,6 +135,7 @@ def sla(config_path: Path, as_json: bool, mailbox_name: str | None, now_text: st
     with _database(config) as database, database.reader() as session:
         for mailbox in mailboxes:
             calendar = calendar_for(mailbox)
+            procedure = procedure_for(mailbox, calendar)
             now = SystemClock().now()
             if now_text is not None:
                 try:
@@ -145,14 +146,14 @@ def sla(config_path: Path, as_json: bool, mailbox_name: str | None, now_text: st
                     ) from exc
             rows = []
             for case in open_cases(session, mailbox.name):
-                deadlines = running_deadlines(case, mailbox, calendar, now)
+                deadlines = running_deadlines(case, procedure, calendar, now)
                 base: dict[str, Any] = {
                     "mailbox": mailbox.name,
                     "reference": case.reference,
                     "label": case.label,
                     "status": case.status,
                     "stage": case.stage,
-                    "stage_name": stage_name(mailbox, case.stage),
+                    "stage_name": procedure.stage_name(case.stage),
                     "request_due": _local(case.request_due_at, calendar),
                 }
                 if not deadlines:

@@ -1,9 +1,9 @@
-"""The pure stages (parse, automatic-mail detection, classification), here or in a child.
+"""Preparer processes: the pure stages (daemon.triage.prepare) in child processes.
 
 Parsing and classifying a message costs more CPU than recording it. A `ProcessPreparer`
 runs them in a separate process (`daemon.prepare_processes`, default 2) so they use
 another core while the watcher records the previous batch: the watcher hands batch N+1
-over and records batch N meanwhile (daemon/watcher.py). The child is the only process
+over and records batch N meanwhile (daemon/mailbox/watcher.py). The child is the only process
 that loads the classifier, so the daemon's own process never imports scikit-learn.
 
 `InlinePreparer` does the same work in the calling thread, with a classifier passed in
@@ -21,20 +21,18 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
 
 import structlog
 
 from classifiers.config import ClassifierConfig
-from classifiers.types import Classification, Classifier, ClassifierInput
+from classifiers.types import Classification, Classifier
 from daemon.config import Config, ConfigError
-from daemon.mail.automatic import automatic_reason
-from daemon.mail.parse import ParsedMessage, ParseError, parse_message
+from daemon.mail.parse import ParsedMessage
 from daemon.mail.values import RawMessage
+from daemon.triage.prepare import Batch, InlinePreparer, Prepared, Preparer, prepare_all
 
 log = structlog.get_logger("candour.preparer")
 
@@ -44,105 +42,6 @@ EXIT_ORPHANED = 75  # a child whose daemon died without shutting it down
 
 class PreparerUnavailable(Exception):
     """The child process cannot run at all; mail waits in the mailbox until it can."""
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """A message after the pure stages."""
-
-    raw: RawMessage
-    parsed: ParsedMessage | None
-    parse_error: str | None
-    automatic: str | None
-    classification: Classification | None = None
-
-    @property
-    def dedupe_key(self) -> str:
-        if self.parsed is not None and self.parsed.message_id:
-            return f"mid:{self.parsed.message_id}"[:400]
-        return f"sha256:{self.raw.sha256}"
-
-
-def prepare(raw: RawMessage, own_addresses: frozenset[str]) -> Prepared:
-    """Stages 1-2: parse, and recognise machine-written mail. Pure."""
-    try:
-        parsed = parse_message(raw.raw)
-    except ParseError as exc:
-        return Prepared(raw, None, str(exc), None)
-    return Prepared(raw, parsed, None, automatic_reason(parsed, own_addresses))
-
-
-def classify_batch(classifier: Classifier, items: Sequence[Prepared]) -> list[Prepared]:
-    """Stage 3: label every message a person wrote; a classifier failure sends it to review."""
-    wanted = [i for i, p in enumerate(items) if p.parsed is not None and p.automatic is None]
-    inputs = [
-        ClassifierInput(items[i].parsed.subject, items[i].parsed.text, items[i].parsed.sender)  # type: ignore[union-attr]
-        for i in wanted
-    ]
-    try:
-        labels = classifier.classify(inputs) if inputs else []
-    except Exception as exc:  # noqa: BLE001 - never lose mail because a model failed
-        log.error("classifier.failed", error=type(exc).__name__, count=len(inputs))
-        labels = [
-            Classification(
-                "complaint", 0.0, True, classifier.version, reasons=("classifier-error",)
-            )
-            for _ in inputs
-        ]
-    out = list(items)
-    for index, label in zip(wanted, labels, strict=True):
-        out[index] = Prepared(
-            items[index].raw, items[index].parsed, None, items[index].automatic, label
-        )
-    return out
-
-
-@dataclass(frozen=True)
-class Batch:
-    """A batch handed to a preparer, and where its result will be."""
-
-    raws: list[RawMessage]
-    own_addresses: frozenset[str]
-    # Its result is the preparer's own form (Prepared, or Stages from a child): only the
-    # preparer that made the batch reads it, in result().
-    future: Future[Any]
-
-
-class Preparer(Protocol):
-    def submit(self, raws: Sequence[RawMessage], own_addresses: frozenset[str]) -> Batch:
-        """Start preparing a batch (returns at once when the work runs in a child)."""
-        ...
-
-    def result(self, batch: Batch) -> list[Prepared]:
-        """One Prepared per message, in order. Never raises for a message's sake."""
-        ...
-
-    def close(self) -> None: ...
-
-
-def prepare_all(
-    classifier: Classifier, raws: Sequence[RawMessage], own_addresses: frozenset[str]
-) -> list[Prepared]:
-    return classify_batch(classifier, [prepare(r, own_addresses) for r in raws])
-
-
-class InlinePreparer:
-    """Prepares in the calling thread with the given classifier."""
-
-    def __init__(self, classifier: Classifier) -> None:
-        self.classifier = classifier
-
-    def submit(self, raws: Sequence[RawMessage], own_addresses: frozenset[str]) -> Batch:
-        future: Future[list[Prepared]] = Future()
-        future.set_result(prepare_all(self.classifier, raws, own_addresses))
-        return Batch(list(raws), own_addresses, future)
-
-    def result(self, batch: Batch) -> list[Prepared]:
-        prepared: list[Prepared] = batch.future.result()
-        return prepared
-
-    def close(self) -> None:
-        return None
 
 
 # -- the child process ---------------------------------------------------------------------

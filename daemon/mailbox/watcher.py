@@ -27,8 +27,8 @@ from tenacity import (
 from daemon.config import MailboxConfig
 from daemon.mail.values import Outcome, Result
 from daemon.mailbox.imap import ImapError, ImapPermanent, ImapSession
-from daemon.mailbox.preparer import Batch
 from daemon.triage.pipeline import Triage
+from daemon.triage.prepare import Batch
 from models import cases, outbox
 from models.corrections import relabel_by_message_id
 from models.database import DatabaseError

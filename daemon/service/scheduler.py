@@ -1,25 +1,30 @@
-"""The scheduler: every minute, watch acknowledgement deadlines and queue due reminders.
+"""The scheduler: every minute, each periodic job for every mailbox.
 
-Each tick is one transaction per mailbox: late acknowledgements are flagged as breaches
-and `queue_reminders` queues what is due (idempotent through the outbox's once_keys, so
-ticks may repeat and the daemon may restart at any moment). A mailbox that fails is
-logged and skipped; the others go on.
+The jobs are one table, `JOBS`, run in order for each mailbox in one transaction per
+mailbox. A job takes the mailbox's desk and the time, does its work in the session and
+returns how many things it did; a job that queues mail wakes the outbox when it did any.
+Jobs must be idempotent (ticks repeat, the daemon may restart at any moment, and several
+workers may tick at once): the reminders use the outbox's unique once_keys, the late
+acknowledgements a flag set once. A mailbox that fails is logged and skipped; the others
+go on. A new periodic job (reports, retention) is a function and one row here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import structlog
+from sqlalchemy.orm import Session
 
-from daemon.casework.deadlines import calendar_for
+from daemon.casework.desk import Desk
 from daemon.casework.reminders import queue_reminders
-from daemon.casework.workdays import WorkingCalendar
 from daemon.clock import Clock
-from daemon.config import Config, MailboxConfig
+from daemon.config import Config
+from daemon.service.secrets import reply_secret
 from models.database import Database
 from models.lifecycle import record_late_acknowledgements
 from replies.templates import TemplateProblem, Templates
@@ -28,44 +33,59 @@ log = structlog.get_logger("candour.scheduler")
 
 
 @dataclass(frozen=True)
-class _MailboxTools:
-    mailbox: MailboxConfig
-    calendar: WorkingCalendar
-    templates: Templates
+class Job:
+    """A periodic job: `run(session, desk, now)` returns how many things it did."""
+
+    name: str
+    run: Callable[[Session, Desk, datetime], int]
+    queues_mail: bool
 
 
-def _tools(config: Config) -> list[_MailboxTools]:
-    return [_MailboxTools(m, calendar_for(m), Templates(m.templates_dir)) for m in config.mailbox]
+def _late_acknowledgements(session: Session, desk: Desk, now: datetime) -> int:
+    return record_late_acknowledgements(session, desk.mailbox.name, now)
 
 
-def _tick(db: Database, tools: list[_MailboxTools], clock: Clock) -> int:
-    """One pass over every mailbox; returns how many reminders were queued."""
+def _reminders(session: Session, desk: Desk, now: datetime) -> int:
+    return len(queue_reminders(session, desk, now))
+
+
+JOBS: tuple[Job, ...] = (
+    Job("late_acknowledgements", _late_acknowledgements, queues_mail=False),
+    Job("reminders", _reminders, queues_mail=True),
+)
+
+
+def desks_for(config: Config, secret: bytes | None = None) -> list[Desk]:
+    """A desk per configured mailbox (the secret read or made as the worker does)."""
+    key = secret if secret is not None else reply_secret(config)
+    return [Desk.for_mailbox(m, Templates(m.templates_dir), key) for m in config.mailbox]
+
+
+def _tick(db: Database, desks: Sequence[Desk], clock: Clock) -> int:
+    """One pass of every job over every mailbox; returns how many mails were queued."""
     queued = 0
-    for tool in tools:
+    for desk in desks:
         now = clock.now()
         try:
             with db.transaction() as session:
-                late = record_late_acknowledgements(session, tool.mailbox.name, now)
-                keys = queue_reminders(session, tool.mailbox, tool.calendar, tool.templates, now)
+                done = {job.name: job.run(session, desk, now) for job in JOBS}
         except TemplateProblem as exc:
-            log.error("reminders.template_error", mailbox=tool.mailbox.name, error=str(exc))
+            log.error("reminders.template_error", mailbox=desk.mailbox.name, error=str(exc))
             continue
         except Exception as exc:  # noqa: BLE001 - one mailbox's fault must not stop the rest
             # The type only: database errors quote parameters, which may hold addresses.
-            log.error("reminders.failed", mailbox=tool.mailbox.name, error=type(exc).__name__)
+            log.error("reminders.failed", mailbox=desk.mailbox.name, error=type(exc).__name__)
             continue
-        if late or keys:
-            log.info("reminders.run", mailbox=tool.mailbox.name, late_acks=late, queued=len(keys))
-        queued += len(keys)
+        if any(done.values()):
+            log.info("reminders.run", mailbox=desk.mailbox.name, **done)
+        queued += sum(done[job.name] for job in JOBS if job.queues_mail)
     return queued
 
 
 def run_reminders_once(db: Database, config: Config, clock: Clock) -> int:
-    """Flag late acknowledgements and queue due reminders for every mailbox, now.
-
-    Returns how many reminder mails were queued (0 when all were queued before).
-    """
-    return _tick(db, _tools(config), clock)
+    """Run every job for every mailbox, now. Returns how many mails were queued (0 when
+    all were queued before)."""
+    return _tick(db, desks_for(config), clock)
 
 
 async def run_scheduler(
@@ -77,10 +97,10 @@ async def run_scheduler(
     interval: float = 60.0,
 ) -> None:
     """Tick every `interval` seconds until `stop` is set; wakes the outbox after queuing."""
-    tools = _tools(config)
-    log.info("scheduler.started", interval=interval)
+    desks = desks_for(config)
+    log.info("scheduler.started", interval=interval, jobs=[job.name for job in JOBS])
     while not stop.is_set():
-        queued = await asyncio.to_thread(_tick, db, tools, clock)
+        queued = await asyncio.to_thread(_tick, db, desks, clock)
         if queued:
             wake_outbox()
         with contextlib.suppress(TimeoutError):

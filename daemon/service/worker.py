@@ -19,11 +19,12 @@ from classifiers.types import Classifier
 from daemon.clock import Clock, SystemClock
 from daemon.config import Config
 from daemon.mailbox.imap import ImapError
-from daemon.mailbox.preparer import Preparer, make_preparer
+from daemon.mailbox.preparer import make_preparer
 from daemon.mailbox.watcher import MailboxWatcher
 from daemon.service.scheduler import run_reminders_once, run_scheduler
 from daemon.service.secrets import reply_secret
 from daemon.triage.pipeline import Triage
+from daemon.triage.prepare import Preparer
 from models.database import Database
 from replies.deliver import OutboxSender
 from replies.smtp import Mailer

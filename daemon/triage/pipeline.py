@@ -1,22 +1,29 @@
-"""The triage pipeline: the ordered stages every incoming message goes through.
+"""The triage pipeline: the stages every incoming message goes through, in order.
 
-    parse -> detect automatic mail -> classify -> dedupe -> thread (signed case address,
-    References, subject reference) -> either continue the case (daemon/correspondence.py:
-    follow-ups, staff replies, relays, notes) or open one (daemon/intake.py: route, the one
-    automatic reply, staff copies) -> record
+Prepare (pure; in a preparer child, a batch at a time: daemon.triage.prepare):
+    1. parse         prepare.parse_stage       raw bytes -> ParsedMessage, or why not
+    2. automatic     prepare.automatic_stage   written by a machine? (never answered)
+    3. classify      prepare.classify_batch    label, confidence, safety-net flags
 
-The first three stages are pure and run on the whole batch (classification is batched
-for speed). The rest run in one database transaction per batch, each message inside its
-own savepoint: a message that fails is rolled back alone and quarantined (raw bytes kept,
-reason recorded), never dropped, and never stops the batch.
+Record (one database transaction per batch: `Triage.record_batch`):
+    4. dedupe        the same UID or the same message already recorded: a duplicate
+    then `RECORD_STAGES`, in order; the first stage that returns a Result ends the message:
+    5. quarantine_unparseable   kept with the reason, for a human
+    6. continue_thread          threading.find_case -> casework.correspondence.continue_case
+    7. record_automatic         machine mail that threads to no case: recorded, no reply
+    8. open_new_case            intake.decide -> opening.open_case
+
+If anything in a batch fails, the transaction is rolled back and the batch recorded again
+with each message in its own savepoint, so that the message at fault alone is
+quarantined (raw bytes kept, reason recorded): never dropped, and it never stops the batch.
 """
 
 from __future__ import annotations
 
-import re
 import secrets
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -24,24 +31,147 @@ from sqlalchemy.orm import Session
 
 from classifiers.types import Classification
 from daemon.casework.correspondence import continue_case
-from daemon.casework.deadlines import acknowledgement_limit, calendar_for
 from daemon.casework.desk import Desk, Incoming, record_message
 from daemon.casework.workdays import WorkingCalendar
 from daemon.clock import Clock
 from daemon.config import MailboxConfig
-from daemon.mail.parse import ParsedMessage
 from daemon.mail.values import Outcome, RawMessage, Result
-from daemon.mailbox.preparer import Prepared, Preparer
-from daemon.triage.intake import open_case, reply_address
+from daemon.triage import intake
+from daemon.triage.opening import open_case
+from daemon.triage.prepare import Prepared, Preparer
+from daemon.triage.threading import SessionFinder, ThreadKeys, find_case, thread_keys
 from models import bulk, cases
 from models.database import Database
-from models.schema import Case
-from replies.addresses import signed_reference
 from replies.templates import Templates
 
 log = structlog.get_logger("candour.pipeline")
 
-_REFERENCE = re.compile(r"\b([A-Z]{2,6}-\d{4}-\d{5})\b", re.IGNORECASE)
+# What the classifier says of a message it never saw (it failed): a complaint, for review.
+UNCLASSIFIED = Classification("complaint", 0.0, True, "none")
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """One new message in the record stages, with what they share."""
+
+    session: Session
+    desk: Desk
+    uidvalidity: int
+    item: Prepared
+    keys: ThreadKeys | None  # None when it could not be parsed
+    now: datetime
+    replies_today: dict[str, int]  # automatic replies per address in the last 24 hours
+
+    @property
+    def incoming(self) -> Incoming:
+        assert self.item.parsed is not None
+        return Incoming(self.uidvalidity, self.item.raw, self.item.dedupe_key, self.item.parsed)
+
+
+RecordStage = Callable[[Arrival], Result | None]
+
+
+def quarantine(arrival: Arrival, reason: str, check: bool = False) -> Result:
+    """Keep the message with the reason it could not be processed.
+
+    With `check`, first look whether it was recorded meanwhile (say by another worker):
+    then the failure was the unique key, and it is a duplicate, not a problem.
+    """
+    item, mailbox = arrival.item, arrival.desk.mailbox
+    if check and cases.already_recorded(
+        arrival.session, mailbox.name, arrival.uidvalidity, item.raw.uid, item.dedupe_key
+    ):
+        return Result(item.raw.uid, Outcome.DUPLICATE, None, "already recorded")
+    record_message(
+        arrival.session,
+        mailbox,
+        arrival.uidvalidity,
+        item.raw,
+        item.dedupe_key,
+        item.parsed,
+        Outcome.QUARANTINED,
+        None,
+        reason[:2000],
+        arrival.now,
+    )
+    return Result(item.raw.uid, Outcome.QUARANTINED, None, reason[:200])
+
+
+def quarantine_unparseable(arrival: Arrival) -> Result | None:
+    if arrival.item.parsed is None:
+        return quarantine(arrival, f"unparseable: {arrival.item.parse_error}")
+    return None
+
+
+def continue_thread(arrival: Arrival) -> Result | None:
+    assert arrival.keys is not None
+    assert arrival.item.parsed is not None
+    desk, keys = arrival.desk, arrival.keys
+    if keys.forged:
+        log.warning("message.forged_case_address", mailbox=desk.mailbox.name)
+    finder = SessionFinder(arrival.session, desk.mailbox.name)
+    thread = find_case(keys, finder, desk.mailbox, arrival.item.parsed.sender)
+    if thread.case is None:
+        return None
+    return continue_case(
+        arrival.session,
+        desk,
+        arrival.incoming,
+        arrival.item.automatic,
+        thread.case,
+        thread.via_case_address,
+        arrival.now,
+        arrival.item.classification,
+    )
+
+
+def record_automatic(arrival: Arrival) -> Result | None:
+    reason = arrival.item.automatic
+    if reason is None:
+        return None
+    arrival.desk.record(
+        arrival.session, arrival.incoming, Outcome.AUTOMATIC, None, reason, arrival.now
+    )
+    return Result(arrival.item.raw.uid, Outcome.AUTOMATIC, None, reason)
+
+
+def open_new_case(arrival: Arrival) -> Result:
+    incoming, desk = arrival.incoming, arrival.desk
+    classification = arrival.item.classification or UNCLASSIFIED
+    decision = intake.decide(
+        incoming.parsed,
+        classification,
+        desk.mailbox,
+        registry=desk.registry,
+        replies_today=arrival.replies_today,
+        age=arrival.now - incoming.raw.received_at,
+    )
+    return open_case(
+        arrival.session,
+        desk,
+        incoming,
+        classification,
+        decision,
+        arrival.now,
+        arrival.replies_today,
+    )
+
+
+RECORD_STAGES: tuple[RecordStage, ...] = (
+    quarantine_unparseable,
+    continue_thread,
+    record_automatic,
+    open_new_case,
+)
+
+
+def record(arrival: Arrival) -> Result:
+    """Run RECORD_STAGES on one message not yet recorded, until one gives its Result."""
+    for stage in RECORD_STAGES:
+        result = stage(arrival)
+        if result is not None:
+            return result
+    raise AssertionError("the last record stage always gives a result")
 
 
 class Triage:
@@ -61,15 +191,11 @@ class Triage:
         self.db = db
         self.preparer = preparer
         self.clock = clock
-        self.templates = templates or Templates(mailbox.templates_dir)
-        self.calendar = calendar or calendar_for(mailbox)
-        self.ack_limit = acknowledgement_limit(mailbox)
         self.desk = Desk.for_mailbox(
             mailbox,
-            self.templates,
-            self.calendar,
-            self.ack_limit,
+            templates or Templates(mailbox.templates_dir),
             secret if secret is not None else secrets.token_bytes(32),
+            calendar,
         )
 
     def process_batch(self, uidvalidity: int, raws: Sequence[RawMessage]) -> list[Result]:
@@ -115,165 +241,64 @@ class Triage:
             )
         return results
 
+    def _keys(self, item: Prepared) -> ThreadKeys | None:
+        if item.parsed is None:
+            return None
+        return thread_keys(item.parsed, self.mailbox.address, self.desk.secret)
+
     def _record_all(
         self, uidvalidity: int, prepared: Sequence[Prepared], isolate: bool
     ) -> list[Result]:
-        own = self.mailbox.own_addresses
+        name, now = self.mailbox.name, self.clock.now()
+        keys = [self._keys(item) for item in prepared]
         results: list[Result] = []
         with self.db.transaction() as session, bulk.buffered(session):
             replies_today = cases.replies_sent_since_many(
                 session,
-                self.mailbox.name,
-                [reply_address(p.parsed, own) for p in prepared if p.parsed is not None],
-                self.clock.now() - timedelta(days=1),
+                name,
+                [
+                    intake.reply_address(p.parsed, self.mailbox.own_addresses)
+                    for p in prepared
+                    if p.parsed is not None
+                ],
+                now - timedelta(days=1),
             )
-            if not isolate:
-                parsed = [p.parsed for p in prepared if p.parsed is not None]
-                references: list[str] = []
-                for one in parsed:
-                    signed, _, in_subject = self._references(one)
-                    references.extend([signed, *in_subject] if signed else in_subject)
-                mids = [m for one in parsed for m in one.thread_ids]
-                cases.index_threads(session, self.mailbox.name, mids, references)
+            if not isolate:  # the batch's threads in one query (not with savepoints)
+                found = [k for k in keys if k is not None]
+                mids = [m for k in found for m in k.message_ids]
+                cases.index_threads(session, name, mids, [r for k in found for r in k.references])
             seen_uids, seen_keys = cases.recorded_keys(
                 session,
-                self.mailbox.name,
+                name,
                 uidvalidity,
                 [p.raw.uid for p in prepared],
                 [p.dedupe_key for p in prepared],
             )
-            for item in prepared:
+            for item, item_keys in zip(prepared, keys, strict=True):
                 if item.raw.uid in seen_uids or item.dedupe_key in seen_keys:
                     results.append(
                         Result(item.raw.uid, Outcome.DUPLICATE, None, "already recorded")
                     )
                     continue
-                if not isolate:
-                    results.append(self._record(session, uidvalidity, item, replies_today))
-                else:
-                    bulk.write(session)  # a savepoint starts with nothing buffered
-                    try:
-                        with session.begin_nested():
-                            results.append(self._record(session, uidvalidity, item, replies_today))
-                    except Exception as exc:  # noqa: BLE001 - quarantine, never drop
-                        bulk.discard(session)  # the message's rows went with its savepoint
-                        with session.begin_nested():
-                            reason = f"{type(exc).__name__}: {exc}"
-                            results.append(
-                                self._quarantine(session, uidvalidity, item, reason, check=True)
-                            )
+                arrival = Arrival(
+                    session, self.desk, uidvalidity, item, item_keys, now, replies_today
+                )
+                results.append(_isolated(arrival) if isolate else record(arrival))
                 seen_uids.add(item.raw.uid)
                 seen_keys.add(item.dedupe_key)
             last = max(p.raw.uid for p in prepared)
-            cases.advance_cursor(session, self.mailbox.name, uidvalidity, last)
+            cases.advance_cursor(session, name, uidvalidity, last)
         return results
 
-    # -- the database stages -------------------------------------------------------------
 
-    def _quarantine(
-        self, session: Session, uidvalidity: int, item: Prepared, reason: str, check: bool = False
-    ) -> Result:
-        """Keep the message with the reason it could not be processed.
-
-        With `check`, first look whether it was recorded meanwhile (say by another worker):
-        then the failure was the unique key, and it is a duplicate, not a problem.
-        """
-        name = self.mailbox.name
-        if check and cases.already_recorded(
-            session, name, uidvalidity, item.raw.uid, item.dedupe_key
-        ):
-            return Result(item.raw.uid, Outcome.DUPLICATE, None, "already recorded")
-        record_message(
-            session,
-            self.mailbox,
-            uidvalidity,
-            item.raw,
-            item.dedupe_key,
-            item.parsed,
-            Outcome.QUARANTINED,
-            None,
-            reason[:2000],
-            self.clock.now(),
-        )
-        return Result(item.raw.uid, Outcome.QUARANTINED, None, reason[:200])
-
-    def _references(self, parsed: ParsedMessage) -> tuple[str | None, bool, list[str]]:
-        """(validly signed case address's reference, forged one seen, references in subject)."""
-        addressed = (*parsed.recipients, *_delivery_addresses(parsed))
-        reference, forged = signed_reference(addressed, self.mailbox.address, self.desk.secret)
-        return reference, forged, _REFERENCE.findall(parsed.subject)
-
-    def _thread(self, session: Session, parsed: ParsedMessage) -> tuple[Case | None, bool]:
-        """Stage 5: (the case this message continues, whether via its signed address).
-
-        In order: a signed case reply address among the recipients; In-Reply-To or
-        References naming a message of the case; the case reference in the subject, only
-        from the case's own complainant or staff.
-        """
-        reference, forged, in_subject = self._references(parsed)
-        if forged:
-            log.warning("message.forged_case_address", mailbox=self.mailbox.name)
-        if reference is not None:
-            case = cases.case_by_reference(session, reference)
-            if case is not None and case.mailbox == self.mailbox.name:
-                return case, True
-        case = cases.case_for_message_ids(session, self.mailbox.name, parsed.thread_ids)
-        if case is not None:
-            return case, False
-        for reference in in_subject:
-            found = cases.case_by_reference(session, reference)
-            if (
-                found is not None
-                and found.mailbox == self.mailbox.name
-                and (found.complainant == parsed.sender or self.mailbox.is_staff(parsed.sender))
-            ):
-                return found, False
-        return None, False
-
-    def _record(
-        self, session: Session, uidvalidity: int, item: Prepared, replies_today: dict[str, int]
-    ) -> Result:
-        """Record one message not yet seen (the batch checked UID and dedupe key)."""
-        if item.parsed is None:
-            return self._quarantine(session, uidvalidity, item, f"unparseable: {item.parse_error}")
-        parsed = item.parsed
-        now = self.clock.now()
-        case, via_case_address = self._thread(session, parsed)
-        if case is not None:
-            incoming = Incoming(uidvalidity, item.raw, item.dedupe_key, parsed)
-            return continue_case(
-                session,
-                self.desk,
-                incoming,
-                item.automatic,
-                case,
-                via_case_address,
-                now,
-                item.classification,
-            )
-        if item.automatic is not None:
-            record_message(
-                session,
-                self.mailbox,
-                uidvalidity,
-                item.raw,
-                item.dedupe_key,
-                parsed,
-                Outcome.AUTOMATIC,
-                None,
-                item.automatic,
-                now,
-            )
-            return Result(item.raw.uid, Outcome.AUTOMATIC, None, item.automatic)
-        classification = item.classification or Classification("complaint", 0.0, True, "none")
-        incoming = Incoming(uidvalidity, item.raw, item.dedupe_key, parsed)
-        return open_case(session, self.desk, incoming, classification, now, replies_today)
-
-
-def _delivery_addresses(parsed: ParsedMessage) -> list[str]:
-    """Envelope recipients that MTAs record in headers (a Bcc'd case address shows here)."""
-    found: list[str] = []
-    for header in ("delivered-to", "x-original-to", "envelope-to"):
-        for value in parsed.header(header):
-            found.extend(a.strip("<> ").lower() for a in value.split(",") if "@" in a)
-    return found
+def _isolated(arrival: Arrival) -> Result:
+    """`record` in a savepoint of its own: a message that fails is quarantined alone."""
+    session = arrival.session
+    bulk.write(session)  # a savepoint starts with nothing buffered
+    try:
+        with session.begin_nested():
+            return record(arrival)
+    except Exception as exc:  # noqa: BLE001 - quarantine, never drop
+        bulk.discard(session)  # the message's rows went with its savepoint
+        with session.begin_nested():
+            return quarantine(arrival, f"{type(exc).__name__}: {exc}", check=True)

@@ -1,0 +1,164 @@
+"""Opening a case: apply an intake decision in the caller's transaction.
+
+The new case with its reference, deadlines and history; its stage clock (models.lifecycle);
+the one automatic reply to the sender, or the reason it was withheld; the staff copies to
+the route (and the safeguarding lead when flagged). What to do was decided by
+daemon.triage.intake; this module only does it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from classifiers.types import Classification
+from daemon.casework.desk import Desk, Incoming, queue_mail
+from daemon.mail.parse import ParsedMessage, attachment_files
+from daemon.mail.values import Outcome, RawMessage, Result
+from daemon.triage.intake import IntakeDecision
+from models import cases, lifecycle
+from models.schema import Case
+from replies import compose
+
+
+def open_case(
+    session: Session,
+    desk: Desk,
+    incoming: Incoming,
+    classification: Classification,
+    decision: IntakeDecision,
+    now: datetime,
+    replies_today: dict[str, int],
+) -> Result:
+    """Open a case for `incoming` as `decision` says; `replies_today` (loaded once per
+    batch) counts the automatic reply queued here."""
+    raw, parsed, mailbox = incoming.raw, incoming.parsed, desk.mailbox
+    case = Case(
+        reference=cases.next_reference(session, mailbox.reference_prefix, raw.received_at.year),
+        mailbox=mailbox.name,
+        status="new",
+        label=classification.label,
+        confidence=classification.confidence,
+        needs_review=decision.needs_review,
+        flags=",".join(decision.flags),
+        model_version=classification.model_version,
+        complainant=decision.complainant,
+        pseudonym=decision.pseudonym,
+        subject=parsed.subject,
+        received_at=raw.received_at,
+        created_at=now,
+        ack_due_at=desk.calendar.due(raw.received_at, desk.ack_limit),
+        route=decision.route.primary,
+    )
+    cases.add_case(session, case)
+    desk.record(session, incoming, Outcome.CREATED, case, None, now)
+    cases.add_event(session, case, now, "received", f"uid {raw.uid}", actor="complainant")
+    reasons = " ".join(classification.reasons)
+    detail = f"{case.label} {case.confidence:.2f} {case.model_version} {reasons}"
+    cases.add_event(session, case, now, "classified", detail.strip())
+    lifecycle.on_opened(session, case, desk.procedure, now)
+    _automatic_reply(session, desk, case, parsed, decision, now, replies_today)
+    _staff_copies(session, desk, case, raw, parsed, classification, decision, now)
+    withheld = None if decision.reply.send else decision.reply.reason
+    return Result(raw.uid, Outcome.CREATED, case.reference, withheld)
+
+
+def _automatic_reply(
+    session: Session,
+    desk: Desk,
+    case: Case,
+    parsed: ParsedMessage,
+    decision: IntakeDecision,
+    now: datetime,
+    replies_today: dict[str, int],
+) -> None:
+    """Queue the one automatic reply to the sender, or record why it was withheld."""
+    if not decision.reply.send:
+        case.no_ack_reason = decision.reply.reason
+        cases.add_event(session, case, now, "reply.withheld", decision.reply.reason)
+        return
+    reply = compose.automatic_reply(
+        decision.reply_template,
+        letterhead=desk.mailbox.letterhead,
+        templates=desk.templates,
+        original=compose.Answering(
+            parsed.message_id, parsed.references, parsed.subject, parsed.sender_name
+        ),
+        recipient=case.complainant,
+        reference=case.reference,
+        received_at=case.received_at,
+        now=now,
+        name=decision.pseudonym,
+    )
+    queue_mail(session, desk.mailbox, case, reply, now, once_key=f"ack:{case.reference}")
+    replies_today[case.complainant] = replies_today.get(case.complainant, 0) + 1
+
+
+def _staff_copies(
+    session: Session,
+    desk: Desk,
+    case: Case,
+    raw: RawMessage,
+    parsed: ParsedMessage,
+    classification: Classification,
+    decision: IntakeDecision,
+    now: datetime,
+) -> None:
+    """The route's copy, and the safeguarding lead's when the case is flagged."""
+    route = decision.route
+    if route.recipients:
+        detail = f"{', '.join(route.recipients)} ({', '.join(route.reasons)})"
+        cases.add_event(session, case, now, "routed", detail)
+    for recipient in route.recipients:
+        copy = staff_copy(desk, case, raw, parsed, classification, recipient, route.reasons, now)
+        queue_mail(
+            session,
+            desk.mailbox,
+            case,
+            copy,
+            now,
+            once_key=f"staffcopy:{case.reference}:{recipient}",
+        )
+
+
+def staff_copy(
+    desk: Desk,
+    case: Case,
+    raw: RawMessage,
+    parsed: ParsedMessage,
+    classification: Classification,
+    recipient: str,
+    reasons: tuple[str, ...],
+    now: datetime,
+) -> compose.OutgoingMail:
+    """What the route receives: the sender's words, label, deadlines and a reply address."""
+    mailbox = desk.mailbox
+    files = [] if mailbox.pseudonymous else attachment_files(raw.raw)
+    names = ", ".join(a.filename for a in parsed.attachments)
+    if mailbox.pseudonymous and names:
+        names = f"{len(parsed.attachments)} withheld (pseudonymous mailbox; see the case record)"
+    local = mailbox.letterhead.local_time
+    return desk.staff_mail(
+        "staff_copy",
+        case=case,
+        recipient=recipient,
+        context={
+            "label": case.label,
+            "needs_review": case.needs_review,
+            "confidence": f"{classification.confidence:.2f}",
+            "flags": case.flags.replace(",", ", "),
+            "sender_line": desk.sender_line(case, parsed),
+            "subject": desk.subject_for_staff(parsed),
+            "received": local(case.received_at),
+            "ack_due": local(case.ack_due_at),
+            "stage_name": desk.procedure.stage_name(case.stage).capitalize(),
+            "stage_due": local(case.stage_due_at) if case.stage_due_at else "",
+            "reasons": ", ".join(reasons),
+            "attachments": names,
+            "show_staff": mailbox.show_staff_identity,
+            "text": desk.words_for_staff(parsed),
+        },
+        now=now,
+        attachments=[compose.FileAttachment(n, t, d) for n, t, d in files],
+    )
