@@ -13,13 +13,12 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import sklearn
-import skops
 from sklearn.metrics import precision_recall_fscore_support
 from sklearn.pipeline import Pipeline
 from tqdm import tqdm
@@ -224,7 +223,7 @@ def build_info(
         heldout_metrics=json.loads(json.dumps(metrics.as_dict())),  # as stored: lists, not tuples
         model_sha256="",
         sklearn_version=sklearn.__version__,
-        skops_version=skops.__version__,
+        skops_version=metadata.version("skops"),
     )
 
 

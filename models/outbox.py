@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -43,30 +44,42 @@ class Delivery:
     attempts: int
 
 
+class Mail(Protocol):
+    """What the outbox keeps of a message to send (replies.compose.OutgoingMail is one)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def envelope_from(self) -> str: ...
+    @property
+    def recipient(self) -> str: ...
+    @property
+    def message_id(self) -> str: ...
+    @property
+    def raw(self) -> bytes: ...
+
+
 def queue(
     session: Session,
     *,
     mailbox: str,
-    case_id: int | None = None,
-    case: Case | None = None,
-    kind: str,
-    envelope_from: str,
-    recipient: str,
-    message_id: str,
-    raw: bytes,
+    mail: Mail,
     now: datetime,
+    case: Case | None = None,
+    case_id: int | None = None,
     once_key: str | None = None,
 ) -> None:
     """Add mail to the outbox for `case` (or `case_id`); written in the caller's transaction."""
+    message_id = mail.message_id
     values = {
         "mailbox": mailbox,
         "case_id": case_id,
-        "kind": kind,
+        "kind": mail.kind,
         "once_key": once_key,
-        "envelope_from": envelope_from,
-        "recipient": recipient,
+        "envelope_from": mail.envelope_from,
+        "recipient": mail.recipient,
         "message_id": message_id,
-        "raw": raw,
+        "raw": mail.raw,
         "status": "pending",
         "attempts": 0,
         "not_before": now,

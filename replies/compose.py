@@ -14,7 +14,9 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
 from email.policy import Compat32
 from email.utils import format_datetime, formataddr, make_msgid
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
+
+from typing_extensions import Unpack
 
 from replies.letterhead import Letterhead
 from replies.templates import Templates
@@ -105,6 +107,17 @@ def _mime(body: str, attachments: Sequence[FileAttachment]) -> Message:
     return msg
 
 
+class Headers(TypedDict, total=False):
+    """How a message threads and presents itself, beyond From, To, Subject and Date."""
+
+    in_reply_to: str | None
+    references: Sequence[str]
+    reply_to: str | None
+    auto_submitted: AutoSubmitted  # "no" for a person's words (a relayed staff reply)
+    display_name: str | None  # default: the organisation
+    attachments: Sequence[FileAttachment]
+
+
 def build(
     *,
     kind: str,
@@ -114,34 +127,23 @@ def build(
     body: str,
     now: datetime,
     message_id: str,
-    in_reply_to: str | None = None,
-    references: Sequence[str] = (),
-    reply_to: str | None = None,
-    auto_submitted: AutoSubmitted = "auto-replied",
-    display_name: str | None = None,
-    attachments: Sequence[FileAttachment] = (),
-    automatic: bool = True,
+    **headers: Unpack[Headers],
 ) -> OutgoingMail:
-    """Assemble a message from the mailbox address to `recipient`.
-
-    `automatic=False` (a person's words, e.g. a relayed staff reply) omits Auto-Submitted.
-    """
-    if not automatic:
-        auto_submitted = "no"
-    msg = _mime(body, attachments)
-    msg["From"] = formataddr(
-        (display_name or letterhead.organisation, letterhead.address), charset="utf-8"
-    )
+    """Assemble a message from the mailbox address to `recipient`."""
+    msg = _mime(body, headers.get("attachments", ()))
+    display_name = headers.get("display_name") or letterhead.organisation
+    msg["From"] = formataddr((display_name, letterhead.address), charset="utf-8")
     msg["To"] = recipient
-    if reply_to:
+    if reply_to := headers.get("reply_to"):
         msg["Reply-To"] = reply_to
     msg["Subject"] = _header(subject)
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = f"<{message_id}>"
-    if in_reply_to:
+    if in_reply_to := headers.get("in_reply_to"):
         msg["In-Reply-To"] = f"<{in_reply_to}>"
-    if references:
+    if references := headers.get("references", ()):
         msg["References"] = " ".join(f"<{m}>" for m in list(references)[-20:])
+    auto_submitted = headers.get("auto_submitted", "auto-replied")
     if auto_submitted != "no":
         # RFC 3834: marks this as automatic so well-behaved responders stay quiet;
         # X-Auto-Response-Suppress asks Exchange/Outlook not to send out-of-office replies.
@@ -162,12 +164,7 @@ def from_template(
     reference: str,
     context: dict[str, Any],
     now: datetime,
-    in_reply_to: str | None = None,
-    references: Sequence[str] = (),
-    reply_to: str | None = None,
-    auto_submitted: AutoSubmitted = "auto-replied",
-    display_name: str | None = None,
-    attachments: Sequence[FileAttachment] = (),
+    **headers: Unpack[Headers],
 ) -> OutgoingMail:
     """Render `template` and build the message. Raises TemplateProblem."""
     base = {
@@ -185,12 +182,7 @@ def from_template(
         body=body,
         now=now,
         message_id=new_message_id(letterhead, reference),
-        in_reply_to=in_reply_to,
-        references=references,
-        reply_to=reply_to,
-        auto_submitted=auto_submitted,
-        display_name=display_name,
-        attachments=attachments,
+        **headers,
     )
 
 

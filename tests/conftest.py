@@ -173,19 +173,10 @@ def queue_reply(
 ) -> None:
     """Queue one outbox row from the tests' mailbox "main" (complaints@example.org)."""
     from models import outbox
+    from replies.compose import OutgoingMail
 
-    outbox.queue(
-        session,
-        mailbox="main",
-        case_id=case_id,
-        kind=kind,
-        envelope_from="complaints@example.org",
-        recipient=recipient,
-        message_id=message_id,
-        raw=raw,
-        now=now,
-        once_key=once_key,
-    )
+    mail = OutgoingMail(kind, message_id, "complaints@example.org", recipient, "x", raw)
+    outbox.queue(session, mailbox="main", case_id=case_id, mail=mail, now=now, once_key=once_key)
 
 
 def make_mail(

@@ -18,6 +18,7 @@ from daemon.clock import SettableClock
 from models import outbox
 from models.database import Database
 from models.schema import Outbox
+from replies.compose import OutgoingMail
 from replies.deliver import OutboxSender
 from replies.smtp import Mailer, SmtpConfig
 from tests.conftest import queue_reply
@@ -189,18 +190,15 @@ def test_one_acknowledgement_per_case_is_enforced_by_the_database(tmp_path: Path
     def queue_twice() -> None:
         with db.transaction() as session:
             for n in range(2):
-                outbox.queue(
-                    session,
-                    mailbox="main",
-                    case_id=None,
-                    kind="acknowledgement",
-                    envelope_from="c@example.org",
-                    recipient="p@example.net",
-                    message_id=f"x{n}@example.org",
-                    raw=b"x",
-                    now=NOW,
-                    once_key="ack:1",
+                mail = OutgoingMail(
+                    "acknowledgement",
+                    f"x{n}@example.org",
+                    "c@example.org",
+                    "p@example.net",
+                    "x",
+                    b"x",
                 )
+                outbox.queue(session, mailbox="main", mail=mail, now=NOW, once_key="ack:1")
                 session.flush()
 
     with pytest.raises(IntegrityError):

@@ -26,7 +26,6 @@ from daemon.mail.parse import ParsedMessage
 from daemon.mail.values import Outcome, Result
 from models import cases, lifecycle
 from models.schema import Case
-from replies import compose
 
 # Our own staff copies say "----- X wrote -----" above the sender's words: cut there too,
 # in case a mail client quotes in a way the reply parser does not recognise.
@@ -135,8 +134,13 @@ def _follow_up(
         "text": desk.words_for_staff(parsed),
     }
     for recipient in dict.fromkeys(r for r in (handler, lead) if r):
-        copy = desk.staff_mail(
-            "followup_copy", case=case, recipient=recipient, context=context, now=now
+        copy = desk.letter(
+            "followup_copy",
+            case=case,
+            recipient=recipient,
+            context=context,
+            now=now,
+            **desk.to_staff(case),
         )
         queue_mail(session, mailbox, case, copy, now)
     return Result(incoming.raw.uid, Outcome.FOLLOWUP, case.reference, None)
@@ -152,17 +156,13 @@ def _staff_reply(
     if reply.errors:
         problems = "; ".join(reply.errors)
         cases.add_event(session, case, now, "staff.reply_rejected", problems, actor=staff)
-        error = compose.from_template(
+        error = desk.letter(
             "staff_error",
-            kind="staff_error",
-            letterhead=mailbox.letterhead,
-            templates=desk.templates,
+            case=case,
             recipient=staff,
-            reference=case.reference,
             context={"errors": list(reply.errors), "help": HELP},
             now=now,
             in_reply_to=parsed.message_id,
-            auto_submitted="auto-replied",
         )
         queue_mail(session, mailbox, case, error, now)
         return Result(uid, Outcome.STAFF, case.reference, f"rejected: {problems}")
@@ -184,13 +184,10 @@ def _relay(
     recipient = desk.complainant_address(case)
     last = cases.last_from(session, case, case.complainant)
     staff_name = parsed.sender_name or parsed.sender
-    relay = compose.from_template(
+    relay = desk.letter(
         "relay",
-        kind="relay",
-        letterhead=mailbox.letterhead,
-        templates=desk.templates,
+        case=case,
         recipient=recipient,
-        reference=case.reference,
         context={
             "subject": re_subject(case.subject),
             "text": text,

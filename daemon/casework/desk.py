@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
+from typing_extensions import Unpack
 
 from daemon.casework.deadlines import acknowledgement_limit, calendar_for, procedure_for
 from daemon.casework.pseudonyms import load_registry, scrub
@@ -25,7 +26,7 @@ from models.cases import add_event, note_thread
 from models.lifecycle import Procedure
 from models.schema import Case, Message
 from replies.addresses import case_address
-from replies.compose import FileAttachment, OutgoingMail, from_template
+from replies.compose import FileAttachment, Headers, OutgoingMail, from_template
 from replies.templates import Templates
 
 
@@ -110,7 +111,7 @@ class Desk:
             now,
         )
 
-    def staff_mail(
+    def letter(
         self,
         template: str,
         *,
@@ -119,24 +120,33 @@ class Desk:
         context: dict[str, Any],
         now: datetime,
         kind: str | None = None,
-        attachments: Sequence[FileAttachment] = (),
+        **headers: Unpack[Headers],
     ) -> OutgoingMail:
-        """Mail to staff from "Candour for ...": about `case` (replies come back to it), or
-        about several (digests, notices: `case` None, replies go to the mailbox)."""
+        """Mail from the mailbox rendered from `template`: the one way Candour writes mail
+        (`kind` defaults to the template's name). Raises TemplateProblem."""
+        kind = kind or template
         return from_template(
             template,
-            kind=kind or template,
+            kind=kind,
             letterhead=self.mailbox.letterhead,
             templates=self.templates,
             recipient=recipient,
-            reference=case.reference if case is not None else (kind or template),
+            reference=case.reference if case is not None else kind,
             context=context,
             now=now,
-            reply_to=self.case_address(case.reference) if case is not None else None,
-            auto_submitted="auto-generated",
-            display_name=f"Candour for {self.mailbox.organisation}",
-            attachments=attachments,
+            **headers,
         )
+
+    def to_staff(self, case: Case | None, attachments: Sequence[FileAttachment] = ()) -> Headers:
+        """How mail to staff presents itself: from "Candour for ...", automatic, and
+        answered to `case`'s signed address (replies come back to it), or to the mailbox
+        for mail about several cases (digests, notices)."""
+        return {
+            "reply_to": self.case_address(case.reference) if case is not None else None,
+            "auto_submitted": "auto-generated",
+            "display_name": f"Candour for {self.mailbox.organisation}",
+            "attachments": attachments,
+        }
 
     def subject_for_staff(self, parsed: ParsedMessage) -> str:
         if self.mailbox.pseudonymous:
@@ -189,18 +199,7 @@ def queue_mail(
 ) -> None:
     """Put `mail` in the outbox for `case` and note it in the case history (`case` None:
     mail about no one case, which a reply can never thread into)."""
-    outbox.queue(
-        session,
-        mailbox=mailbox.name,
-        case=case,
-        kind=mail.kind,
-        envelope_from=mail.envelope_from,
-        recipient=mail.recipient,
-        message_id=mail.message_id,
-        raw=mail.raw,
-        now=now,
-        once_key=once_key,
-    )
+    outbox.queue(session, mailbox=mailbox.name, case=case, mail=mail, now=now, once_key=once_key)
     if case is not None:
         staff_bound = mail.kind in {"staff_copy", "followup_copy", "staff_error"}
         detail = mail.recipient if staff_bound else ""

@@ -210,8 +210,14 @@ def _queue_once(
     if outbox.once_key_queued(session, key):
         return False
     context = {"mailbox": desk.mailbox.name, **context}
-    mail = desk.staff_mail(
-        template, case=None, kind=kind, recipient=recipient, context=context, now=now
+    mail = desk.letter(
+        template,
+        case=None,
+        kind=kind,
+        recipient=recipient,
+        context=context,
+        now=now,
+        **desk.to_staff(None),
     )
     try:
         with session.begin_nested():

@@ -6,12 +6,16 @@ import json
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import click
 
 from daemon.casework.workdays import TimeLimit, WorkingCalendar
+
+if TYPE_CHECKING:
+    from models.lifecycle import Procedure
+    from models.schema import Case
 
 REGIONS = ("ENG", "WLS", "SCT", "NIR")
 
@@ -121,7 +125,6 @@ def deadline(
 def sla(config_path: Path, as_json: bool, mailbox_name: str | None, now_text: str | None) -> None:
     """Open cases per mailbox: stage, what is due when, working days left or overdue."""
     from daemon.casework.deadlines import calendar_for, procedure_for
-    from daemon.casework.reminders import running_deadlines
     from daemon.cli.support import database as _database
     from daemon.cli.support import fail as _fail
     from daemon.cli.support import load_or_fail as _config
@@ -144,44 +147,50 @@ def sla(config_path: Path, as_json: bool, mailbox_name: str | None, now_text: st
                     raise click.BadParameter(
                         f"{now_text!r} is not ISO 8601", param_hint="--now"
                     ) from exc
-            rows = []
-            for case in open_cases(session, mailbox.name):
-                deadlines = running_deadlines(case, procedure, calendar, now)
-                base: dict[str, Any] = {
-                    "mailbox": mailbox.name,
-                    "reference": case.reference,
-                    "label": case.label,
-                    "status": case.status,
-                    "stage": case.stage,
-                    "stage_name": procedure.stage_name(case.stage),
-                    "request_due": _local(case.request_due_at, calendar),
-                }
-                if not deadlines:
-                    rows.append(
-                        {
-                            **base,
-                            "deadline": None,
-                            "due": None,
-                            "working_days_left": None,
-                            "overdue": False,
-                        }
-                    )
-                for item in deadlines:
-                    rows.append(
-                        {
-                            **base,
-                            "deadline": item.description,
-                            "due": _local(item.due_at, calendar),
-                            "working_days_left": item.working_days_left,
-                            "overdue": item.overdue,
-                            "standing": item.standing,
-                        }
-                    )
+            rows = _sla_rows(
+                open_cases(session, mailbox.name), mailbox.name, procedure, calendar, now
+            )
             if as_json:
                 for row in rows:
                     click.echo(json.dumps(row))
             else:
                 _print_table(mailbox.name, calendar, now, rows)
+
+
+def _sla_rows(
+    cases: list[Case], mailbox: str, procedure: Procedure, calendar: WorkingCalendar, now: datetime
+) -> list[dict[str, Any]]:
+    """A row per running deadline of each case (one with no deadline when it has none)."""
+    from daemon.casework.reminders import running_deadlines
+
+    rows: list[dict[str, Any]] = []
+    for case in cases:
+        base: dict[str, Any] = {
+            "mailbox": mailbox,
+            "reference": case.reference,
+            "label": case.label,
+            "status": case.status,
+            "stage": case.stage,
+            "stage_name": procedure.stage_name(case.stage),
+            "request_due": _local(case.request_due_at, calendar),
+        }
+        deadlines = running_deadlines(case, procedure, calendar, now)
+        if not deadlines:
+            rows.append(
+                {**base, "deadline": None, "due": None, "working_days_left": None, "overdue": False}
+            )
+        rows.extend(
+            {
+                **base,
+                "deadline": item.description,
+                "due": _local(item.due_at, calendar),
+                "working_days_left": item.working_days_left,
+                "overdue": item.overdue,
+                "standing": item.standing,
+            }
+            for item in deadlines
+        )
+    return rows
 
 
 def _local(moment: datetime | None, calendar: WorkingCalendar) -> str | None:

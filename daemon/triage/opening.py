@@ -139,7 +139,7 @@ def staff_copy(
     if mailbox.pseudonymous and names:
         names = f"{len(parsed.attachments)} withheld (pseudonymous mailbox; see the case record)"
     local = mailbox.letterhead.local_time
-    return desk.staff_mail(
+    return desk.letter(
         "staff_copy",
         case=case,
         recipient=recipient,
@@ -160,5 +160,5 @@ def staff_copy(
             "text": desk.words_for_staff(parsed),
         },
         now=now,
-        attachments=[compose.FileAttachment(n, t, d) for n, t, d in files],
+        **desk.to_staff(case, [compose.FileAttachment(n, t, d) for n, t, d in files]),
     )
