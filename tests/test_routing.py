@@ -131,3 +131,18 @@ def test_scrub_removes_identity() -> None:
     for secret in ("Robin", "Hart", "7700", "960", "robin.hart", "@"):
         assert secret not in clean
     assert "My post was deleted" in clean
+
+
+def test_the_help_staff_get_lists_every_command_of_the_table() -> None:
+    from daemon.casework.commands import COMMANDS, HELP
+
+    for spec in COMMANDS.values():
+        assert f"  {spec.usage} " in HELP
+        assert spec.help in HELP
+    assert parse_staff_reply("#bogus\nhello").errors == ("#bogus: unknown command",)
+
+
+def test_close_resolved_is_a_plain_close() -> None:
+    reply = parse_staff_reply("#close resolved\nThank you, we consider this resolved.")
+    assert reply.errors == ()
+    assert [(c.name, c.argument) for c in reply.commands] == [("close", "resolved")]
