@@ -32,8 +32,17 @@ class Classification:
     confidence: float
     needs_review: bool
     model_version: str
-    flags: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()  # the safety net's: ("safeguarding",) when it fired
     reasons: tuple[str, ...] = ()
+    # The second signal: how likely a complaint about the organisation's own service this
+    # is (the model's calibrated probability; 1.0 when no model could say), and the
+    # explicit dissatisfaction the sender expressed (classifiers.cues).
+    complaint_probability: float = 1.0
+    cues: tuple[str, ...] = ()
+    # What else the message asks for besides its label, e.g. ("data_request",).
+    aspects: tuple[str, ...] = ()
+    # ISO 639-1 code of the sender's language ("en", "cy"); None when too short to tell.
+    language: str | None = None
 
 
 class Classifier(Protocol):

@@ -229,6 +229,18 @@ class MailboxConfig(_Strict):
     pseudonymous: bool = False
     pseudonym_pattern: str = r"(?im)^\s*user\s*-?\s*name\s*[:\-–]\s*([A-Za-z0-9_.\-]{2,40})\s*$"
     pseudonym_registry: Path | None = None  # CSV: address,username
+    # Languages this mailbox handles (ISO 639-1). Mail in any other is acknowledged as a
+    # complaint and goes to review, never signposted; "cy" also selects the Welsh
+    # templates (acknowledgement.cy.txt...) for mail written in Welsh.
+    languages: tuple[Annotated[str, Field(pattern=r"^[a-z]{2}$")], ...] = ("en",)
+    # How soon staff should confirm a signposted (out-of-scope) case's referral; it waits in
+    # `referral_pending` until then. With `referral_auto_close`, a referral nobody objected
+    # to by then is closed as referred; by default a person always confirms.
+    referral_confirm_within: Limit = "2 working days"
+    # Languages the automatic replies are written in: a sender writing in one of these gets
+    # `<template>.<language>.txt` where it exists (the package has Welsh, "cy").
+    reply_languages: tuple[Annotated[str, Field(pattern=r"^[a-z]{2}$")], ...] = ("en",)
+    referral_auto_close: bool = False
     routes: RoutesConfig = RoutesConfig()
     signpost: SignpostConfig = SignpostConfig()
     policy: PolicyConfig = PolicyConfig()
@@ -266,6 +278,10 @@ class MailboxConfig(_Strict):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r} (e.g. Europe/London)") from exc
         return value
+
+    @property
+    def language_set(self) -> frozenset[str]:
+        return frozenset(self.languages)
 
     @property
     def domain(self) -> str:

@@ -13,7 +13,7 @@ from models import bulk
 from models.schema import Case, CaseEvent, ImapCursor, Message, Outbox, ReferenceCounter
 
 # Statuses of a case still in the procedure (models.lifecycle moves cases between them).
-OPEN_STATUSES = ("new", "acknowledged", "in_stage", "responded")
+OPEN_STATUSES = ("new", "acknowledged", "in_stage", "responded", "referral_pending")
 
 
 def last_uid(session: Session, mailbox: str, uidvalidity: int) -> int:
@@ -329,3 +329,20 @@ def last_from(session: Session, case: Case, sender: str) -> str | None:
         .order_by(Message.id.desc())
         .limit(1)
     )
+
+
+def case_of_message(session: Session, mailbox: str, message_id: str) -> tuple[Case, int] | None:
+    """The case an incoming message (by Message-ID) belongs to, with the message's row id."""
+    row = session.scalar(
+        select(Message)
+        .where(
+            Message.mailbox == mailbox,
+            Message.message_id == message_id,
+            Message.case_id.is_not(None),
+        )
+        .limit(1)
+    )
+    if row is None or row.case_id is None:
+        return None
+    case = session.get(Case, row.case_id)
+    return (case, row.id) if case is not None else None

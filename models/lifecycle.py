@@ -1,12 +1,16 @@
 """The case lifecycle: each move through the complaints procedure, with its time and clock.
 
     new -> acknowledged -> in_stage (stage N, due ...) -> responded -> in_stage (N+1) ...
+    new -> referral_pending (signposted) -> referred, once staff confirm it
     any open status -> closed | withdrawn | referred;  closed ones -> reopened
 
 Statuses: `new` until the automatic reply is delivered; then `in_stage` when a stage is
 running (every complaint starts stage 1 on receipt, so its stage clock runs from the
 moment it arrived), otherwise `acknowledged` (feedback). `responded` once staff answer the
-stage; the complainant's window to ask for the next stage is `request_due_at`.
+stage; the complainant's window to ask for the next stage is `request_due_at`. A
+signposted (out-of-scope) case is never closed by the signpost: it waits, open, in
+`referral_pending` until a person confirms the referral (`#close referred`), or until
+`referral_due_at` when the mailbox lets referrals close without objection.
 
 Every function takes an open session, records a CaseEvent per transition and never commits.
 """
@@ -97,22 +101,25 @@ def on_opened(session: Session, case: Case, procedure: Procedure, now: datetime)
 def on_automatic_reply_sent(session: Session, case: Case, kind: str, at: datetime) -> None:
     """The acknowledgement, thanks or signpost reply was delivered at `at`.
 
-    Marks the case acknowledged (status `in_stage` if a stage runs, else `acknowledged`),
-    records a breach when it went out after `ack_due_at`, and closes a signposted
-    (out-of-scope) case as referred. Raises ValueError for a kind that is not an
-    automatic reply.
+    Marks the case acknowledged (status `in_stage` if a stage runs, `referral_pending`
+    after a signpost, else `acknowledged`) and records a breach when it went out after
+    `ack_due_at`. Raises ValueError for a kind that is not an automatic reply.
     """
     if kind not in AUTOMATIC_REPLY_KINDS:
         raise ValueError(f"{kind!r} is not an automatic reply ({', '.join(AUTOMATIC_REPLY_KINDS)})")
     if case.acknowledged_at is None:
         case.acknowledged_at = at
         if case.status == "new":
-            case.status = "in_stage" if case.stage > 0 else "acknowledged"
+            case.status = _status_after_reply(case, kind)
             add_event(session, case, at, "case.acknowledged", f"{kind}; now {case.status}")
         if case.ack_due_at is not None and at > case.ack_due_at:
             _record_late_acknowledgement(session, case, at, "sent late")
-    if kind == "signpost" and not is_closed(case):
-        close(session, case, at, reason="referred", actor="candour")
+
+
+def _status_after_reply(case: Case, kind: str) -> str:
+    if case.stage > 0:
+        return "in_stage"
+    return "referral_pending" if kind == "signpost" else "acknowledged"
 
 
 def _record_late_acknowledgement(session: Session, case: Case, at: datetime, how: str) -> None:
@@ -240,6 +247,57 @@ def reopen(session: Session, case: Case, at: datetime, *, actor: str) -> None:
     elif case.acknowledged_at is None:
         case.status = "new"
     else:
-        case.status = "in_stage" if case.stage > 0 else "acknowledged"
+        case.status = _status_after_reply(case, case.automatic_reply or "acknowledgement")
     add_event(session, case, at, "case.reopened", f"was {was}; now {case.status}", actor=actor)
     log.info("case.reopened", case=case.reference, status=case.status)
+
+
+def on_relabelled(
+    session: Session, case: Case, procedure: Procedure, at: datetime, actor: str
+) -> None:
+    """Start or stop the stage clock as the case's new label requires.
+
+    A case relabelled as a complaint starts stage 1 counted from its receipt, as it would
+    have on arrival (a late relabel can be overdue at once), and leaves `referral_pending`
+    or a closed referral behind: it is in the procedure now. A case relabelled out of the
+    procedure stops an unanswered stage's clock. Does nothing on other closed cases.
+    """
+    staged = case.label in STAGED_LABELS
+    if staged and case.close_reason == "referred":
+        reopen(session, case, at, actor=actor)
+    if is_closed(case):
+        return
+    if staged and case.stage == 0:
+        first = procedure.stage(1)
+        if first is not None:
+            _start_stage(
+                session, case, 1, first, case.received_at, procedure, at, actor, "relabelled"
+            )
+        if case.status in ("acknowledged", "referral_pending"):
+            case.status = "in_stage"
+        case.referral_due_at = None
+    elif not staged and case.stage > 0 and case.responded_at is None:
+        add_event(
+            session, case, at, "stage.stopped", f"stage {case.stage}: now {case.label}", actor=actor
+        )
+        case.stage, case.stage_started_at, case.stage_due_at = 0, None, None
+        if case.status == "in_stage":
+            case.status = "acknowledged"
+
+
+def close_unopposed_referrals(session: Session, mailbox: str, now: datetime) -> int:
+    """Close as referred the mailbox's signposted cases whose `referral_due_at` has passed
+    with nobody objecting (for mailboxes that allow it); returns how many."""
+    due = session.scalars(
+        select(Case).where(
+            Case.mailbox == mailbox,
+            Case.status == "referral_pending",
+            Case.referral_due_at.is_not(None),
+            Case.referral_due_at < now,
+        )
+    )
+    count = 0
+    for case in due:
+        close(session, case, now, reason="referred", actor="candour (no objection)")
+        count += 1
+    return count

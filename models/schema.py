@@ -120,6 +120,10 @@ class Case(Base):
     # Why no acknowledgement is owed (automatic mail, rate limit...), when none is.
     no_ack_reason: Mapped[str | None] = mapped_column(String(64))
     ack_breached: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The automatic reply the sender was sent: acknowledgement, thanks or signpost.
+    automatic_reply: Mapped[str | None] = mapped_column(String(24))
+    # A signposted case waits in `referral_pending` for staff to confirm it by this time.
+    referral_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Routing and people.
     route: Mapped[str | None] = mapped_column(String(320))
     assigned_to: Mapped[str | None] = mapped_column(String(320))

@@ -12,7 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, Template, TemplateError
+from jinja2 import (
+    ChoiceLoader,
+    FileSystemLoader,
+    StrictUndefined,
+    Template,
+    TemplateError,
+    TemplateNotFound,
+)
 from jinja2.sandbox import SandboxedEnvironment
 
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
@@ -50,6 +57,14 @@ class Templates:
         template = self._env.get_template(filename)  # recompiled if the file changed
         self._checked[filename] = (now, template)
         return template
+
+    def exists(self, name: str) -> bool:
+        """Whether template `name` is in the override directory or the package."""
+        try:
+            self._template(f"{name}.txt")
+        except TemplateNotFound:
+            return False
+        return True
 
     def render(self, name: str, context: dict[str, Any]) -> tuple[str, str]:
         """Return (subject, body) of template `name`. Raises TemplateProblem."""

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from classifiers.config import ClassifierConfig
 from classifiers.types import Classification
 from daemon.mail.parse import ParsedMessage, parse_message
 from daemon.triage.intake import decide
@@ -32,7 +33,11 @@ def parsed(name: str) -> ParsedMessage:
 
 
 def labelled(label: str, confidence: float = 0.9, *flags: str) -> Classification:
-    return Classification(label, confidence, confidence < 0.5, "test", flags=flags)
+    """A classification as the model gives it, with a complaint probability to match."""
+    complaint = confidence if label == "complaint" else 0.02
+    return Classification(
+        label, confidence, confidence < 0.5, "test", flags=flags, complaint_probability=complaint
+    )
 
 
 COMPLAINT = labelled("complaint")
@@ -120,7 +125,7 @@ CASES: list[tuple[str, Classification, dict[str, Any], dict[str, int], int, tupl
             "new-case",
         ),
     ),
-    (  # doubtful: the neutral acknowledgement and the review route, never a signpost
+    (  # doubtful: a complaint for review, never a signpost; the DPO gets a copy
         "plain-complaint.eml",
         labelled("data_protection", 0.3),
         {},
@@ -130,8 +135,8 @@ CASES: list[tuple[str, Classification, dict[str, Any], dict[str, int], int, tupl
             "jane.citizen@example.net",
             None,
             True,
-            (),
-            ("review@example.org",),
+            ("data_request",),
+            ("review@example.org", "dpo@example.org"),
             "acknowledgement",
             "new-case",
         ),
@@ -243,6 +248,7 @@ def test_the_intake_decision(
         parsed(name),
         classification,
         mailbox,
+        settings=ClassifierConfig(),
         registry={},
         replies_today=today,
         age=timedelta(days=age_days),
@@ -264,6 +270,7 @@ def test_the_registry_names_a_member_before_the_message_does() -> None:
         parsed("member-with-username.eml"),
         COMPLAINT,
         mailbox,
+        settings=ClassifierConfig(),
         registry={"alex.r@example.net": "registered_name"},
         replies_today={},
         age=timedelta(0),

@@ -156,11 +156,42 @@ def test_a_reply_sent_after_its_deadline_is_a_breach(session: Session) -> None:
     assert kinds(session, case) == ["case.acknowledged", "acknowledgement.late"]
 
 
-def test_a_signposted_case_is_closed_as_referred(session: Session) -> None:
+def test_a_signposted_case_waits_open_for_staff_to_confirm_the_referral(session: Session) -> None:
     case = new_case(session, label="safeguarding")
     lifecycle.on_automatic_reply_sent(session, case, "signpost", NOW)
-    assert (case.status, case.close_reason, case.closed_at) == ("referred", "referred", NOW)
-    assert kinds(session, case) == ["case.acknowledged", "case.referred"]
+    assert (case.status, case.close_reason, case.closed_at) == ("referral_pending", None, None)
+    assert kinds(session, case) == ["case.acknowledged"]
+    lifecycle.close(session, case, NOW, reason="referred", actor="dpo@example.org")
+    assert (case.status, case.close_reason) == ("referred", "referred")
+
+
+def test_unopposed_referrals_close_only_after_their_time(session: Session) -> None:
+    case = new_case(session, label="hr")
+    lifecycle.on_automatic_reply_sent(session, case, "signpost", NOW)
+    case.referral_due_at = NOW + timedelta(days=2)
+    session.flush()
+    assert lifecycle.close_unopposed_referrals(session, "main", NOW + timedelta(days=1)) == 0
+    assert lifecycle.close_unopposed_referrals(session, "main", NOW + timedelta(days=3)) == 1
+    assert (case.status, case.close_reason) == ("referred", "referred")
+
+
+def test_a_referred_case_relabelled_a_complaint_is_back_in_the_procedure(
+    session: Session,
+) -> None:
+    case = new_case(session, label="data_protection")
+    case.automatic_reply = "signpost"
+    lifecycle.on_automatic_reply_sent(session, case, "signpost", NOW)
+    lifecycle.close(session, case, NOW, reason="referred", actor="staff")
+    case.label = "complaint"
+    later = NOW + timedelta(days=30)
+    lifecycle.on_relabelled(session, case, PROCEDURE, later, "staff")
+    assert (case.status, case.stage, case.closed_at) == ("in_stage", 1, None)
+    # The clock counts from the original receipt: a month later it is overdue already.
+    assert case.stage_due_at == PROCEDURE.due(case.received_at, "10 working days")
+    assert case.stage_due_at < later
+    case.label = "feedback"
+    lifecycle.on_relabelled(session, case, PROCEDURE, later, "staff")
+    assert (case.status, case.stage, case.stage_due_at) == ("acknowledged", 0, None)
 
 
 def test_only_automatic_replies_acknowledge(session: Session) -> None:
@@ -219,14 +250,14 @@ def test_a_batch_of_mixed_replies_is_recorded_case_by_case(session: Session) -> 
 
     assert [c.status for c in cases] == [
         "in_stage",
-        "referred",
+        "referral_pending",
         "in_stage",
         "acknowledged",
-        "referred",
+        "referral_pending",
     ]
     assert all(c.acknowledged_at == sent_at for c in cases)
-    assert [c.closed_at is not None for c in cases] == [False, True, False, False, True]
-    assert kinds(session, cases[1]) == ["signpost.sent", "case.acknowledged", "case.referred"]
+    assert [c.closed_at is not None for c in cases] == [False] * 5  # the model closes nothing
+    assert kinds(session, cases[1]) == ["signpost.sent", "case.acknowledged"]
     rows = outbox.rows(session)
     assert {(r.status, r.sent_copy, r.attempts, r.sent_at) for r in rows} == {
         ("sent", "pending", 1, sent_at)

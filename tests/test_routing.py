@@ -8,10 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from classifiers.types import Classification
 from daemon.casework.commands import parse_staff_reply
 from daemon.casework.pseudonyms import find_username, load_registry, scrub
-from daemon.casework.routing import Role, reply_kind, route_for, sender_role
+from daemon.casework.routing import Role, route_for, sender_role
 from daemon.config import ConfigError, RoutesConfig
 from replies.addresses import case_address, case_reference, signed_reference
 
@@ -76,25 +75,17 @@ ROUTES = RoutesConfig(
 )
 
 
-def _label(label: str, review: bool = False, flags: tuple[str, ...] = ()) -> Classification:
-    return Classification(label, 0.9, review, "test", flags)
-
-
 def test_routes() -> None:
-    assert route_for(_label("complaint"), ROUTES).recipients == ("team@example.org",)
-    assert route_for(_label("complaint", review=True), ROUTES).recipients == ("triage@example.org",)
-    flagged = route_for(_label("complaint", flags=("safeguarding",)), ROUTES)
+    assert route_for("complaint", False, (), ROUTES).recipients == ("team@example.org",)
+    assert route_for("complaint", True, (), ROUTES).recipients == ("triage@example.org",)
+    flagged = route_for("complaint", False, ("safeguarding",), ROUTES)
     assert flagged.recipients == ("team@example.org", "lead@example.org")
-    assert route_for(_label("safeguarding"), ROUTES).recipients == ("lead@example.org",)
-    assert route_for(_label("hr"), ROUTES).recipients == ("triage@example.org",)  # no hr route
-    assert route_for(_label("complaint"), ROUTES, no_pseudonym=True).primary == "triage@example.org"
-
-
-def test_reply_kinds() -> None:
-    assert reply_kind(_label("complaint")) == "acknowledgement"
-    assert reply_kind(_label("feedback")) == "thanks"
-    assert reply_kind(_label("safeguarding")) == "signpost_safeguarding"
-    assert reply_kind(_label("data_protection", review=True)) == "acknowledgement"
+    asks = route_for("complaint", False, ("data_request",), ROUTES)
+    assert asks.recipients == ("team@example.org", "dpo@example.org")
+    assert route_for("safeguarding", False, (), ROUTES).recipients == ("lead@example.org",)
+    assert route_for("hr", False, (), ROUTES).recipients == ("triage@example.org",)  # no hr route
+    no_name = route_for("complaint", False, (), ROUTES, no_pseudonym=True)
+    assert no_name.primary == "triage@example.org"
 
 
 def test_roles() -> None:

@@ -19,14 +19,14 @@ from sqlalchemy.orm import Session
 
 from classifiers.types import LABELS
 from daemon.casework.desk import Desk
+from daemon.casework.relabel import retriage
 from models import cases, lifecycle
-from models.corrections import relabel
 from models.schema import Case
 
 _COMMAND = re.compile(r"^\s*#([A-Za-z]+)\b[ \t]*(.*?)\s*$")
 _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # What `#close ARGUMENT` may say, and the status it closes the case with.
-_CLOSE_AS = {"": "closed", "resolved": "closed", "withdrawn": "withdrawn"}
+_CLOSE_AS = {"": "closed", "resolved": "closed", "withdrawn": "withdrawn", "referred": "referred"}
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,9 @@ def _nothing(acting: Acting, argument: str) -> None:
 
 
 def _check_close(argument: str) -> str | None:
-    return None if argument in _CLOSE_AS else f"#close {argument}: say #close or #close withdrawn"
+    if argument in _CLOSE_AS:
+        return None
+    return f"#close {argument}: say #close, #close withdrawn or #close referred"
 
 
 def _close(acting: Acting, argument: str) -> None:
@@ -73,13 +75,14 @@ def _check_label(argument: str) -> str | None:
 
 
 def _label(acting: Acting, argument: str) -> None:
-    relabel(
+    retriage(
         acting.session,
+        acting.desk,
         acting.case,
         argument,
         source="email-command",
         actor=acting.staff,
-        at=acting.now,
+        now=acting.now,
     )
 
 
@@ -139,14 +142,15 @@ COMMANDS: dict[str, CommandSpec] = {
         CommandSpec(
             "label",
             "#label LABEL",
-            f"reclassify the case (one of: {', '.join(LABELS)})",
+            f"reclassify and re-route the case (one of: {', '.join(LABELS)})",
             _check_label,
             _label,
         ),
         CommandSpec(
             "close",
             "#close",
-            "close the case (#close withdrawn: the complainant withdrew it)",
+            "close the case (#close withdrawn: the complainant withdrew it; #close referred:"
+            " confirm a referral elsewhere)",
             _check_close,
             _close,
         ),

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 from typing_extensions import Unpack
 
+from classifiers.config import ClassifierConfig
 from daemon.casework.deadlines import acknowledgement_limit, calendar_for, procedure_for
 from daemon.casework.pseudonyms import load_registry, scrub
 from daemon.casework.workdays import TimeLimit, WorkingCalendar
@@ -49,6 +50,7 @@ class Desk:
     secret: bytes
     registry: dict[str, str]
     procedure: Procedure
+    screening: ClassifierConfig  # what the model may decide alone (daemon.triage.gate)
 
     @classmethod
     def for_mailbox(
@@ -57,13 +59,23 @@ class Desk:
         templates: Templates,
         secret: bytes,
         calendar: WorkingCalendar | None = None,
+        screening: ClassifierConfig | None = None,
     ) -> Desk:
         """Raises RegistryError (a ConfigError) when the pseudonym registry is unreadable."""
         registry = load_registry(mailbox.pseudonym_registry) if mailbox.pseudonym_registry else {}
         calendar = calendar or calendar_for(mailbox)
         ack_limit = acknowledgement_limit(mailbox)
         procedure = procedure_for(mailbox, calendar)
-        return cls(mailbox, templates, calendar, ack_limit, secret, registry, procedure)
+        return cls(
+            mailbox,
+            templates,
+            calendar,
+            ack_limit,
+            secret,
+            registry,
+            procedure,
+            screening or ClassifierConfig(),
+        )
 
     def case_address(self, reference: str) -> str:
         return case_address(self.mailbox.address, reference, self.secret)

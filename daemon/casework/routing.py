@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeGuard
 
-from classifiers.types import OUT_OF_SCOPE, Classification
+from classifiers.types import Classification
 from daemon.config import RoutesConfig
 
 
@@ -33,39 +33,39 @@ def raises_concern(classification: Classification | None) -> TypeGuard[Classific
     )
 
 
+# Which route's copy a secondary aspect of a case calls for.
+_ASPECT_ROUTE = {
+    "safeguarding": "safeguarding",
+    "data_request": "data_protection",
+    "hr": "hr",
+    "social_care": "social_care",
+}
+
+
 def route_for(
-    classification: Classification, routes: RoutesConfig, *, no_pseudonym: bool = False
+    label: str,
+    needs_review: bool,
+    aspects: tuple[str, ...],
+    routes: RoutesConfig,
+    *,
+    no_pseudonym: bool = False,
 ) -> Route:
-    """The route of a new case from its classification."""
+    """The route of a new case: its label's (the review route when doubtful), and a copy
+    to each route its aspects call for (the safeguarding lead when flagged)."""
     reasons = []
-    if classification.needs_review or no_pseudonym:
-        primary = routes.review or routes.for_label(classification.label)
-        reasons.append("needs-review" if classification.needs_review else "no-pseudonym")
+    if needs_review or no_pseudonym:
+        primary = routes.review or routes.for_label(label)
+        reasons.append("needs-review" if needs_review else "no-pseudonym")
     else:
-        primary = routes.for_label(classification.label)
-        reasons.append(f"label:{classification.label}")
-    also: tuple[str, ...] = ()
-    if raises_concern(classification):
-        lead = routes.safeguarding
-        if lead and lead != primary:
-            also = (lead,)
-            reasons.append("safeguarding-flag")
-    return Route(primary, also, tuple(reasons))
-
-
-def reply_kind(classification: Classification) -> str:
-    """The one automatic reply a new sender gets: the template name.
-
-    A doubtful classification gets the neutral acknowledgement rather than a guess that
-    might signpost a real complaint away.
-    """
-    if classification.needs_review or classification.label == "complaint":
-        return "acknowledgement"
-    if classification.label == "feedback":
-        return "thanks"
-    if classification.label in OUT_OF_SCOPE:
-        return f"signpost_{classification.label}"
-    return "acknowledgement"
+        primary = routes.for_label(label)
+        reasons.append(f"label:{label}")
+    also = []
+    for aspect in aspects:
+        route = getattr(routes, _ASPECT_ROUTE.get(aspect, ""), None)
+        if route and route != primary and route not in also:
+            also.append(route)
+            reasons.append(f"{aspect}-flag")
+    return Route(primary, tuple(also), tuple(reasons))
 
 
 class Role(StrEnum):

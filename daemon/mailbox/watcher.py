@@ -24,13 +24,13 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from daemon.casework.relabel import relabel_by_message_id
 from daemon.config import MailboxConfig
 from daemon.mail.values import Outcome, Result
 from daemon.mailbox.imap import ImapError, ImapPermanent, ImapSession
 from daemon.triage.pipeline import Triage
 from daemon.triage.prepare import Batch
 from models import cases, outbox
-from models.corrections import relabel_by_message_id
 from models.database import DatabaseError
 
 log = structlog.get_logger("candour.watcher")
@@ -199,13 +199,14 @@ class MailboxWatcher:
                 with self.triage.db.transaction() as session:
                     for message_id in moved.values():
                         if message_id and relabel_by_message_id(
-                            session, self.mailbox.name, message_id, label, self.triage.clock.now()
+                            session, self.triage.desk, message_id, label, self.triage.clock.now()
                         ):
                             changed += 1
                 self.imap.mark_in_selected(list(moved), done_keyword)
         finally:
             self.imap.select()
         if changed:
+            self.on_queued()  # the new route's copy, an acknowledgement owed
             log.info(
                 "case.relabelled", mailbox=self.mailbox.name, count=changed, source="imap-folder"
             )

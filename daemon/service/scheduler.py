@@ -58,7 +58,10 @@ JOBS: tuple[Job, ...] = (
 def desks_for(config: Config, secret: bytes | None = None) -> list[Desk]:
     """A desk per configured mailbox (the secret read or made as the worker does)."""
     key = secret if secret is not None else reply_secret(config)
-    return [Desk.for_mailbox(m, Templates(m.templates_dir), key) for m in config.mailbox]
+    return [
+        Desk.for_mailbox(m, Templates(m.templates_dir), key, screening=config.classifier)
+        for m in config.mailbox
+    ]
 
 
 def _tick(db: Database, desks: Sequence[Desk], clock: Clock) -> int:

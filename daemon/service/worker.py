@@ -72,7 +72,9 @@ class Worker:
             raise
         watchers = []
         for mailbox in config.mailbox:
-            triage = Triage(mailbox, db, preparer, clock, secret=secret)
+            triage = Triage(
+                mailbox, db, preparer, clock, secret=secret, screening=config.classifier
+            )
             password = mailbox.imap.password() or ""
             watchers.append(MailboxWatcher(triage, password, batch_size=config.daemon.batch_size))
         return cls(config, db, watchers, config.smtp.password(), clock, preparer)

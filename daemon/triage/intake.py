@@ -14,11 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
+from classifiers.config import ClassifierConfig
 from classifiers.types import Classification
 from daemon.casework.pseudonyms import find_username
-from daemon.casework.routing import Route, reply_kind, route_for
+from daemon.casework.routing import Route, route_for
 from daemon.config import MailboxConfig
 from daemon.mail.parse import ParsedMessage
+from daemon.triage.gate import Screened, screen
 from replies.policy import ReplyDecision, automatic_reply_decision
 
 ADDRESS_MAX = 320  # the complainant column's length
@@ -28,11 +30,13 @@ ADDRESS_MAX = 320  # the complainant column's length
 class IntakeDecision:
     complainant: str  # where replies go
     pseudonym: str | None
+    label: str  # the case's label (daemon.triage.gate: the model's, or "complaint")
     needs_review: bool
     flags: tuple[str, ...]
     route: Route
     reply_template: str  # acknowledgement, thanks or signpost_<label>
     reply: ReplyDecision  # whether it is sent, and why (not)
+    screened: Screened  # what the gate made of the classification, and why
 
 
 def reply_address(parsed: ParsedMessage, own: frozenset[str]) -> str:
@@ -57,6 +61,7 @@ def decide(
     classification: Classification,
     mailbox: MailboxConfig,
     *,
+    settings: ClassifierConfig,
     registry: Mapping[str, str],
     replies_today: Mapping[str, int],
     age: timedelta,
@@ -76,12 +81,21 @@ def decide(
         age=age,
         max_age=timedelta(days=mailbox.acknowledge_max_age_days),
     )
+    screened = screen(classification, settings, mailbox.language_set)
     return IntakeDecision(
         complainant=complainant,
         pseudonym=pseudonym,
-        needs_review=classification.needs_review or no_pseudonym,
-        flags=(*classification.flags, *(("no-pseudonym",) if no_pseudonym else ())),
-        route=route_for(classification, mailbox.routes, no_pseudonym=no_pseudonym),
-        reply_template=reply_kind(classification),
+        label=screened.label,
+        needs_review=screened.needs_review or no_pseudonym,
+        flags=(*screened.aspects, *(("no-pseudonym",) if no_pseudonym else ())),
+        route=route_for(
+            screened.label,
+            screened.needs_review,
+            screened.aspects,
+            mailbox.routes,
+            no_pseudonym=no_pseudonym,
+        ),
+        reply_template=screened.reply,
         reply=reply,
+        screened=screened,
     )

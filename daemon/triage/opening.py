@@ -38,7 +38,7 @@ def open_case(
         reference=cases.next_reference(session, mailbox.reference_prefix, raw.received_at.year),
         mailbox=mailbox.name,
         status="new",
-        label=classification.label,
+        label=decision.label,
         confidence=classification.confidence,
         needs_review=decision.needs_review,
         flags=",".join(decision.flags),
@@ -54,14 +54,31 @@ def open_case(
     cases.add_case(session, case)
     desk.record(session, incoming, Outcome.CREATED, case, None, now)
     cases.add_event(session, case, now, "received", f"uid {raw.uid}", actor="complainant")
-    reasons = " ".join(classification.reasons)
-    detail = f"{case.label} {case.confidence:.2f} {case.model_version} {reasons}"
-    cases.add_event(session, case, now, "classified", detail.strip())
+    _record_classification(session, case, classification, decision, now)
     lifecycle.on_opened(session, case, desk.procedure, now)
-    _automatic_reply(session, desk, case, parsed, decision, now, replies_today)
+    language = classification.language
+    _automatic_reply(session, desk, case, parsed, decision, language, now, replies_today)
     _staff_copies(session, desk, case, raw, parsed, classification, decision, now)
     withheld = None if decision.reply.send else decision.reply.reason
     return Result(raw.uid, Outcome.CREATED, case.reference, withheld)
+
+
+def _record_classification(
+    session: Session,
+    case: Case,
+    classification: Classification,
+    decision: IntakeDecision,
+    now: datetime,
+) -> None:
+    """Why the case has its label: the model's reading, and the gate's when it overrode it."""
+    reasons = " ".join(classification.reasons)
+    label, confidence = classification.label, classification.confidence
+    detail = f"{label} {confidence:.2f} {case.model_version} {reasons}".strip()
+    cases.add_event(session, case, now, "classified", detail)
+    if decision.screened.reasons:
+        why = " ".join(decision.screened.reasons)
+        detail = f"handled as {case.label}, not {label} on the model's word: {why}"
+        cases.add_event(session, case, now, "screened", detail)
 
 
 def _automatic_reply(
@@ -70,6 +87,7 @@ def _automatic_reply(
     case: Case,
     parsed: ParsedMessage,
     decision: IntakeDecision,
+    language: str | None,
     now: datetime,
     replies_today: dict[str, int],
 ) -> None:
@@ -79,7 +97,7 @@ def _automatic_reply(
         cases.add_event(session, case, now, "reply.withheld", decision.reply.reason)
         return
     reply = compose.automatic_reply(
-        decision.reply_template,
+        _in_their_language(desk, decision.reply_template, language),
         letterhead=desk.mailbox.letterhead,
         templates=desk.templates,
         original=compose.Answering(
@@ -93,6 +111,19 @@ def _automatic_reply(
     )
     queue_mail(session, desk.mailbox, case, reply, now, once_key=f"ack:{case.reference}")
     replies_today[case.complainant] = replies_today.get(case.complainant, 0) + 1
+    case.automatic_reply = reply.kind
+    if reply.kind == "signpost":
+        limit = desk.mailbox.referral_confirm_within
+        case.referral_due_at = desk.procedure.due(case.received_at, limit)
+
+
+def _in_their_language(desk: Desk, template: str, language: str | None) -> str:
+    """`<template>.<language>` when the sender wrote in one of the mailbox's
+    `reply_languages` other than English and that template exists, else `template`."""
+    if language is None or language == "en" or language not in desk.mailbox.reply_languages:
+        return template
+    translated = f"{template}.{language}"
+    return translated if desk.templates.exists(translated) else template
 
 
 def _staff_copies(

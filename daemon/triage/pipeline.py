@@ -29,6 +29,7 @@ import structlog
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
+from classifiers.config import ClassifierConfig
 from classifiers.types import Classification
 from daemon.casework.correspondence import continue_case
 from daemon.casework.desk import Desk, Incoming, record_message
@@ -142,6 +143,7 @@ def open_new_case(arrival: Arrival) -> Result:
         incoming.parsed,
         classification,
         desk.mailbox,
+        settings=desk.screening,
         registry=desk.registry,
         replies_today=arrival.replies_today,
         age=arrival.now - incoming.raw.received_at,
@@ -186,6 +188,7 @@ class Triage:
         templates: Templates | None = None,
         calendar: WorkingCalendar | None = None,
         secret: bytes | None = None,
+        screening: ClassifierConfig | None = None,
     ) -> None:
         self.mailbox = mailbox
         self.db = db
@@ -196,6 +199,7 @@ class Triage:
             templates or Templates(mailbox.templates_dir),
             secret if secret is not None else secrets.token_bytes(32),
             calendar,
+            screening,
         )
 
     def process_batch(self, uidvalidity: int, raws: Sequence[RawMessage]) -> list[Result]:
