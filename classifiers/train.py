@@ -28,7 +28,7 @@ from classifiers.model import DEFAULT_DESIGN, DESIGNS, ModelClassifier
 from classifiers.safety import SafetyNet, shipped_rules
 from classifiers.store import new_version, shipped_dir
 from classifiers.text import model_text
-from classifiers.types import LABELS, Classifier, ClassifierInput
+from classifiers.types import LABELS, Classification, Classifier, ClassifierInput
 
 DEFAULT_REVIEW_BELOW = 0.5
 
@@ -162,12 +162,24 @@ class Metrics:
         return "\n".join(lines)
 
 
-def evaluate(classifier: Classifier, examples: Sequence[Example], batch_size: int = 500) -> Metrics:
-    """Classify `examples` as the daemon would (safety net included); returns the metrics."""
-    results = []
+def classify_all(
+    classifier: Classifier, examples: Sequence[Example], batch_size: int = 500
+) -> list[Classification]:
+    """Classify `examples` as the daemon would (safety net and signals included)."""
+    results: list[Classification] = []
     for start in range(0, len(examples), batch_size):
         batch = examples[start : start + batch_size]
         results += classifier.classify([ClassifierInput(e.subject, e.body) for e in batch])
+    return results
+
+
+def evaluate(classifier: Classifier, examples: Sequence[Example], batch_size: int = 500) -> Metrics:
+    """Classify `examples` as the daemon would (safety net included); returns the metrics."""
+    return metrics_of(examples, classify_all(classifier, examples, batch_size))
+
+
+def metrics_of(examples: Sequence[Example], results: Sequence[Classification]) -> Metrics:
+    """The metrics of `results`, the classifications of `examples` in order."""
     truth = [e.label for e in examples]
     predicted = [r.label for r in results]
     labels = tuple(label for label in LABELS if label in set(truth) | set(predicted))

@@ -293,10 +293,21 @@ def case_events(session: Session, case_id: int) -> list[CaseEvent]:
     )
 
 
-def list_cases(session: Session, mailbox: str | None = None) -> list[Case]:
+def list_cases(
+    session: Session,
+    mailbox: str | None = None,
+    statuses: Sequence[str] = (),
+    *,
+    needs_review: bool = False,
+) -> list[Case]:
+    """Cases oldest first: of one mailbox, in these statuses, only those needing review."""
     query = select(Case).order_by(Case.id)
     if mailbox is not None:
         query = query.where(Case.mailbox == mailbox)
+    if statuses:
+        query = query.where(Case.status.in_(statuses))
+    if needs_review:
+        query = query.where(Case.needs_review.is_(True))
     return list(session.scalars(query))
 
 

@@ -47,20 +47,22 @@ class Deadline:
     assigned_to: str | None
     stage: int
     stage_name: str
-    what: str  # "acknowledgement" | "stage"
+    what: str  # "acknowledgement" | "stage" | "referral"
     due_at: datetime  # UTC
     working_days_left: int  # 0 on its last day; negative: working days overdue
     overdue: bool
 
     @property
     def key_part(self) -> str:
-        """The once_key part naming what is overdue: the stage number, or "ack"."""
-        return "ack" if self.what == "acknowledgement" else str(self.stage)
+        """The once_key part naming what is overdue: the stage number, "ack" or "referral"."""
+        return {"acknowledgement": "ack", "referral": "referral"}.get(self.what, str(self.stage))
 
     @property
     def description(self) -> str:
         if self.what == "acknowledgement":
             return "acknowledgement"
+        if self.what == "referral":
+            return "referral to confirm (#close referred, or #label complaint)"
         plain = f"stage {self.stage} response"
         named = self.stage_name and self.stage_name != f"stage {self.stage}"
         return f"{plain} ({self.stage_name})" if named else plain
@@ -84,6 +86,8 @@ def running_deadlines(
     found: list[tuple[str, datetime]] = []
     if case.acknowledged_at is None and case.no_ack_reason is None and case.ack_due_at:
         found.append(("acknowledgement", case.ack_due_at))
+    if case.status == "referral_pending" and case.referral_due_at is not None:
+        found.append(("referral", case.referral_due_at))
     if case.stage > 0 and case.stage_due_at is not None and case.responded_at is None:
         found.append(("stage", case.stage_due_at))
     deadlines = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -26,7 +26,9 @@ from classifiers.store import ModelStore, shipped_dir
 from classifiers.train import (
     DataError,
     Example,
+    classify_all,
     evaluate,
+    metrics_of,
     packaged_data,
     read_examples,
     train_and_evaluate,
@@ -55,15 +57,21 @@ class Settings:
     database_url: str | None
 
 
-def _settings(config_path: Path, state_dir: Path | None) -> Settings:
-    """Read the configuration; with --state-dir and no config file given or present, the
-    classifier defaults are used. Exits with EXIT_CONFIG on a configuration error."""
+# A state directory that holds no trained model: the shipped model is used.
+NO_STATE = Path("/nonexistent/candour-state")
+
+
+def _settings(config_path: Path, state_dir: Path | None, needs_state: bool = True) -> Settings:
+    """Read the configuration. With no config file given or present, the classifier
+    defaults are used with --state-dir, or (`needs_state` False: classify, evaluate) the
+    shipped model. Exits with EXIT_CONFIG on a configuration error."""
     from daemon import logs  # configured here so library events go to stderr as JSON
 
     logs.configure("warning")
     source = click.get_current_context().get_parameter_source("config_path")
-    if state_dir is not None and source is ParameterSource.DEFAULT and not config_path.exists():
-        return Settings(state_dir, ClassifierConfig(), None)
+    missing = source is ParameterSource.DEFAULT and not config_path.exists()
+    if missing and (state_dir is not None or not needs_state):
+        return Settings(state_dir or NO_STATE, ClassifierConfig(), None)
     try:
         config = load_config(config_path)
     except ConfigError as exc:
@@ -246,21 +254,38 @@ def model_rollback(config_path: Path, state_dir: Path | None) -> None:
 @click.command("evaluate")
 @config_option
 @state_dir_option
-@click.option("--data", "data_path", required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--data",
+    "data_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Labelled JSON lines. Default: the packaged independent evaluation set.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of a table.")
 def evaluate_command(
-    config_path: Path, state_dir: Path | None, data_path: Path, as_json: bool
+    config_path: Path, state_dir: Path | None, data_path: Path | None, as_json: bool
 ) -> None:
-    """Score the model in use on a labelled JSON-lines file."""
-    settings = _settings(config_path, state_dir)
+    """Score the model in use on a labelled JSON-lines file: per-class figures, the
+    confusion matrix, the review rate, and what the triage gate would have done (how many
+    complaints would have been signposted away on the model's word: it must be 0)."""
+    from daemon.triage.gate import gate_figures
+
+    settings = _settings(config_path, state_dir, needs_state=False)
+    data_path = data_path or packaged_data("independent")
     examples = _examples(data_path)
     classifier = _classifier(settings)
-    metrics = evaluate(classifier, examples)
+    results = classify_all(classifier, examples)
+    metrics = metrics_of(examples, results)
+    languages = frozenset(("en",))
+    gate = gate_figures([e.label for e in examples], results, settings.classifier, languages)
     if as_json:
-        click.echo(json.dumps({"version": classifier.version, **metrics.as_dict()}))
+        click.echo(
+            json.dumps({"version": classifier.version, **metrics.as_dict(), "gate": asdict(gate)})
+        )
     else:
         click.echo(f"model {classifier.version} on {data_path}:")
         click.echo(metrics.report())
+        click.echo(gate.report())
 
 
 def _classifier(settings: Settings) -> Classifier:
@@ -329,7 +354,7 @@ def classify_command(
     one JSON object per message. Bad lines are reported on stderr and skipped (exit 1)."""
     if jsonl is None and not eml_files:
         raise click.UsageError("give --jsonl FILE (or -) and/or .eml files")
-    classifier = _classifier(_settings(config_path, state_dir))
+    classifier = _classifier(_settings(config_path, state_dir, needs_state=False))
     problems = 0
     batch: list[tuple[Any, ClassifierInput]] = []
 

@@ -131,6 +131,8 @@ def case_summary(case: Case) -> dict[str, Any]:
         "ack_due_at": _iso(case.ack_due_at),
         "no_ack_reason": case.no_ack_reason,
         "ack_breached": case.ack_breached,
+        "automatic_reply": case.automatic_reply,
+        "referral_due_at": _iso(case.referral_due_at),
         "flags": case.flag_names,
         "route": case.route,
         "assigned_to": case.assigned_to,
@@ -152,14 +154,24 @@ def cases_group() -> None:
 @cases_group.command("list")
 @config_option
 @click.option("--mailbox", default=None, help="Only this mailbox.")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    help="Only cases in this status (repeatable): new, acknowledged, in_stage, responded, "
+    "referral_pending, closed, withdrawn, referred.",
+)
+@click.option("--review", is_flag=True, help="Only cases waiting for a person to check them.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-def cases_list(config_path: Path, mailbox: str | None, as_json: bool) -> None:
+def cases_list(
+    config_path: Path, mailbox: str | None, statuses: tuple[str, ...], review: bool, as_json: bool
+) -> None:
     """List cases, oldest first."""
     from models import cases
 
     config = load_or_fail(config_path)
     with database(config) as db, db.reader() as session:
-        found = cases.list_cases(session, mailbox)
+        found = cases.list_cases(session, mailbox, statuses, needs_review=review)
         for case in found:
             summary = case_summary(case)
             if as_json:

@@ -26,7 +26,7 @@ from daemon.clock import Clock
 from daemon.config import Config
 from daemon.service.secrets import reply_secret
 from models.database import Database
-from models.lifecycle import record_late_acknowledgements
+from models.lifecycle import close_unopposed_referrals, record_late_acknowledgements
 from replies.templates import TemplateProblem, Templates
 
 log = structlog.get_logger("candour.scheduler")
@@ -49,8 +49,16 @@ def _reminders(session: Session, desk: Desk, now: datetime) -> int:
     return len(queue_reminders(session, desk, now))
 
 
+def _unopposed_referrals(session: Session, desk: Desk, now: datetime) -> int:
+    """Close referrals nobody objected to in time, where the mailbox allows it."""
+    if not desk.mailbox.referral_auto_close:
+        return 0
+    return close_unopposed_referrals(session, desk.mailbox.name, now)
+
+
 JOBS: tuple[Job, ...] = (
     Job("late_acknowledgements", _late_acknowledgements, queues_mail=False),
+    Job("unopposed_referrals", _unopposed_referrals, queues_mail=False),
     Job("reminders", _reminders, queues_mail=True),
 )
 

@@ -75,3 +75,57 @@ def screen(c: Classification, settings: ClassifierConfig, languages: frozenset[s
     ordered = tuple(sorted(aspects, key=lambda a: a != "safeguarding"))
     acting_alone = c.label == "complaint" and not reasons
     return Screened("complaint", "acknowledgement", not acting_alone, ordered, tuple(reasons))
+
+
+@dataclass(frozen=True)
+class GateFigures:
+    """What the gate would have done with a labelled set (`candour evaluate`)."""
+
+    complaints: int
+    complaints_signposted: int  # must be 0: a complaint sent away on the model's word
+    complaints_without_stage: int  # thanked as feedback: no stage clock; must be 0 too
+    out_of_scope: int
+    out_of_scope_signposted: int  # with their own label, on the model's word
+    to_review: int
+    examples: int
+
+    def report(self) -> str:
+        def share(part: int, whole: int) -> str:
+            return f"{part}/{whole} ({part / whole:.1%})" if whole else "0/0"
+
+        return "\n".join(
+            [
+                "with the triage gate at these settings:",
+                f"  complaints that would have been signposted automatically "
+                f"{share(self.complaints_signposted, self.complaints)}",
+                f"  complaints thanked as feedback (no stage clock) "
+                f"{share(self.complaints_without_stage, self.complaints)}",
+                f"  out-of-scope messages signposted automatically "
+                f"{share(self.out_of_scope_signposted, self.out_of_scope)}",
+                f"  sent to review {share(self.to_review, self.examples)}",
+            ]
+        )
+
+
+def gate_figures(
+    truth: list[str],
+    results: list[Classification],
+    settings: ClassifierConfig,
+    languages: frozenset[str],
+) -> GateFigures:
+    """Screen every result as a new message would be, and count against the true labels."""
+    screened = [screen(r, settings, languages) for r in results]
+    pairs = list(zip(truth, screened, strict=True))
+    return GateFigures(
+        complaints=truth.count("complaint"),
+        complaints_signposted=sum(
+            t == "complaint" and s.reply.startswith("signpost_") for t, s in pairs
+        ),
+        complaints_without_stage=sum(t == "complaint" and s.label != "complaint" for t, s in pairs),
+        out_of_scope=sum(t in OUT_OF_SCOPE for t in truth),
+        out_of_scope_signposted=sum(
+            t in OUT_OF_SCOPE and s.reply == f"signpost_{t}" for t, s in pairs
+        ),
+        to_review=sum(s.needs_review for s in screened),
+        examples=len(results),
+    )
