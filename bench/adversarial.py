@@ -42,6 +42,9 @@ _PATTERNS: dict[str, Callable[[int], str]] = {
     "unclosed tags": lambda n: ("<a " * n)[:n],
     "commands": lambda n: ("#label hr\n" * n)[:n],
     "safeguarding words": lambda n: ("child abuse harm " * n)[:n],
+    "dissatisfaction near-misses": lambda n: ("i want to make a formal " * n)[:n],
+    "copies of records near-misses": lambda n: ("copies of all my very " * n)[:n],
+    "words in no language": lambda n: ("zxq vbnmk qwrtp " * n)[:n],
 }
 
 
