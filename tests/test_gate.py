@@ -70,6 +70,21 @@ def c(
         (c("complaint", 0.9, 0.9, cues=("apology",)), "complaint", "acknowledgement", False, ()),
         (c("complaint", 0.4, 0.4), "complaint", "acknowledgement", True, ()),
         (c("complaint", language="pl"), "complaint", "acknowledgement", True, ()),
+        # A disclosure the net found gets no signpost or thanks of another label's kind.
+        (
+            c("data_protection", flags=("safeguarding",)),
+            "data_protection",
+            "acknowledgement",
+            False,
+            ("safeguarding",),
+        ),
+        (
+            c("feedback", flags=("safeguarding",)),
+            "feedback",
+            "acknowledgement",
+            False,
+            ("safeguarding",),
+        ),
         # Second aspects: the safeguarding flag first, a data request kept.
         (
             c("complaint", 0.9, 0.9, flags=("safeguarding",), aspects=("data_request",)),
@@ -86,7 +101,11 @@ def test_the_gate(
     screened = screen(classification, SETTINGS, ENGLISH)
     assert (screened.label, screened.reply, screened.needs_review) == (label, reply, review)
     assert screened.aspects == aspects
-    assert bool(screened.reasons) is (label != classification.label or review)
+    own_reply = {"complaint": "acknowledgement", "feedback": "thanks"}.get(
+        classification.label, f"signpost_{classification.label}"
+    )
+    acted_alone = (label, reply, review) == (classification.label, own_reply, False)
+    assert bool(screened.reasons) is not acted_alone  # the history says why, when it did not
 
 
 def test_a_mailbox_that_works_in_welsh_lets_the_model_act_on_welsh() -> None:

@@ -11,6 +11,10 @@ only when all of these hold:
   (classifiers.cues: "this is a formal complaint", "I want an explanation", "unacceptable");
 - it is written in a language the mailbox handles (`languages`), which the model can read.
 
+A message the safety net flagged is never answered with a data protection, HR or social
+care signpost or a thank-you: it gets the neutral acknowledgement, and the safeguarding
+lead a copy, whatever its label.
+
 Otherwise the message is handled as a complaint: acknowledged, its stage clock started from
 receipt, routed to review, and what the model thought kept as an aspect (`data_request`,
 `safeguarding`, `hr`, `social_care`) so that route gets its copy too. A signposted case is
@@ -25,6 +29,8 @@ from dataclasses import dataclass
 from classifiers.config import ClassifierConfig
 from classifiers.types import OUT_OF_SCOPE, Classification
 
+# Labels whose own reply would be wrong for a message that also discloses harm.
+_NOT_FOR_A_DISCLOSURE = frozenset({"data_protection", "hr", "social_care", "feedback"})
 # What an out-of-scope label becomes when the case is handled as a complaint instead.
 ASPECT_OF_LABEL = {
     "data_protection": "data_request",
@@ -60,15 +66,20 @@ def screen(c: Classification, settings: ClassifierConfig, languages: frozenset[s
         reasons.append(f"language:{c.language}")
     if c.needs_review:
         reasons.append(f"doubtful:{c.confidence:.2f}")
+    # A disclosure the safety net found is never answered with a data protection, HR or
+    # social care signpost, or a thank-you: the neutral acknowledgement, and the lead's copy.
+    disclosure = "safeguarding" in c.flags and c.label in _NOT_FOR_A_DISCLOSURE
+    reply = "acknowledgement" if disclosure else None
+    why = ("safeguarding-flag",) if disclosure else ()
     if c.label in OUT_OF_SCOPE:
         threshold = getattr(settings.signpost, c.label)
         if c.confidence < threshold:
             reasons.append(f"below-signpost-threshold:{c.confidence:.2f}<{threshold:.2f}")
         if not reasons:
-            return Screened(c.label, f"signpost_{c.label}", False, tuple(aspects), ())
+            return Screened(c.label, reply or f"signpost_{c.label}", False, tuple(aspects), why)
         aspects.setdefault(ASPECT_OF_LABEL[c.label])
     elif c.label == "feedback" and not reasons:
-        return Screened("feedback", "thanks", False, tuple(aspects), ())
+        return Screened("feedback", reply or "thanks", False, tuple(aspects), why)
     elif c.label == "complaint":
         # A complaint with an explicit cue or a high complaint probability is just that.
         reasons = [r for r in reasons if r.startswith(("language:", "doubtful:"))]
