@@ -227,3 +227,21 @@ def test_python_m_daemon_classify(tmp_path: Path) -> None:
     (out,) = [json.loads(x) for x in done.stdout.splitlines()]
     assert out["id"] == 1
     assert set(out) == OUTPUT_KEYS
+
+
+def test_classify_and_evaluate_need_no_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CANDOUR_CONFIG", raising=False)
+    line = json.dumps({"id": "x", "subject": "Ward 7", "body": "I want to make a complaint."})
+    classified = run("classify", "--jsonl", "-", stdin=line + "\n")
+    assert classified.exit_code == 0, classified.stderr
+    assert json.loads(classified.stdout)["label"] in LABELS
+    evaluated = run("evaluate", "--json")  # the packaged independent set, the shipped model
+    assert evaluated.exit_code == 0, evaluated.stderr
+    report = json.loads(evaluated.stdout)
+    assert report["version"] == read_model(shipped_dir()).info.version
+    assert report["examples"] == 360
+    assert report["gate"]["complaints"] == 110
+    assert report["gate"]["complaints_signposted"] == 0

@@ -180,3 +180,24 @@ def test_a_complaint_that_asks_for_records_is_a_complaint_with_a_data_request(
     assert _to(setup, "team@example.org")
     assert _to(setup, "dpo@example.org")
     assert case["automatic_reply"] == "acknowledgement"
+
+
+def test_moving_a_signposted_message_into_the_complaint_folder_re_triages_it(
+    setup: Setup,
+) -> None:
+    _configure(setup)
+    body = "Please send me a copy of all the personal data you hold about me (subject access)."
+    setup.append(make_mail(sender=JANE, subject="My data", body=body)[0])
+    _run(setup)  # signposted; also creates the Candour/Label/* folders
+    assert _case(setup)["status"] == "referral_pending"
+    client = setup.imap()
+    try:
+        client.select_folder("INBOX")
+        client.move(client.search("ALL"), "Candour/Label/complaint")
+    finally:
+        client.logout()
+    _run(setup)
+    case = _case(setup)
+    assert (case["label"], case["status"], case["stage"]) == ("complaint", "in_stage", 1)
+    assert len(_to(setup, "jane.safe@example.net")) == 2  # the signpost, then the acknowledgement
+    assert _to(setup, "team@example.org")  # the complaint route hears of it
