@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from classifiers.types import Classification
 from daemon.casework.commands import HELP, Acting, apply_commands, parse_staff_reply
-from daemon.casework.desk import Desk, Incoming, queue_mail
+from daemon.casework.desk import Desk, Incoming, queue_mail, queue_staff_mail
 from daemon.casework.escalation import asks_for_escalation
 from daemon.casework.pseudonyms import without_signature
 from daemon.casework.routing import Role, raises_concern, sender_role
@@ -134,15 +134,9 @@ def _follow_up(
         "text": desk.words_for_staff(parsed),
     }
     for recipient in dict.fromkeys(r for r in (handler, lead) if r):
-        copy = desk.letter(
-            "followup_copy",
-            case=case,
-            recipient=recipient,
-            context=context,
-            now=now,
-            **desk.to_staff(case),
+        queue_staff_mail(
+            session, desk, "followup_copy", case=case, recipient=recipient, context=context, now=now
         )
-        queue_mail(session, mailbox, case, copy, now)
     return Result(incoming.raw.uid, Outcome.FOLLOWUP, case.reference, None)
 
 

@@ -216,3 +216,29 @@ def queue_mail(
         staff_bound = mail.kind in {"staff_copy", "followup_copy", "staff_error"}
         detail = mail.recipient if staff_bound else ""
         add_event(session, case, now, f"{mail.kind}.queued", detail)
+
+
+def queue_staff_mail(
+    session: Session,
+    desk: Desk,
+    template: str,
+    *,
+    case: Case | None,
+    recipient: str,
+    context: dict[str, Any],
+    now: datetime,
+    kind: str | None = None,
+    attachments: Sequence[FileAttachment] = (),
+    once_key: str | None = None,
+) -> None:
+    """Render a mail to staff about `case`, or several (None), and queue it."""
+    mail = desk.letter(
+        template,
+        case=case,
+        recipient=recipient,
+        context=context,
+        now=now,
+        kind=kind,
+        **desk.to_staff(case, attachments),
+    )
+    queue_mail(session, desk.mailbox, case, mail, now, once_key=once_key)

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from daemon.casework.desk import Desk, queue_mail
+from daemon.casework.desk import Desk, queue_mail, queue_staff_mail
 from models import cases, lifecycle
 from models.corrections import relabel
 from models.schema import Case
@@ -56,15 +56,9 @@ def retriage(
             if case.stage_due_at
             else "",
         }
-        copy = desk.letter(
-            "relabel_copy",
-            case=case,
-            recipient=route,
-            context=context,
-            now=now,
-            **desk.to_staff(case),
+        queue_staff_mail(
+            session, desk, "relabel_copy", case=case, recipient=route, context=context, now=now
         )
-        queue_mail(session, desk.mailbox, case, copy, now)
     if new_label == "complaint" and case.automatic_reply == "signpost":
         _acknowledge_after_signpost(session, desk, case, now)
     return True

@@ -21,7 +21,7 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from daemon.casework.desk import Desk, queue_mail
+from daemon.casework.desk import Desk, queue_staff_mail
 from daemon.casework.workdays import WorkingCalendar
 from daemon.config import MailboxConfig
 from models import cases, outbox
@@ -214,18 +214,19 @@ def _queue_once(
     if outbox.once_key_queued(session, key):
         return False
     context = {"mailbox": desk.mailbox.name, **context}
-    mail = desk.letter(
-        template,
-        case=None,
-        kind=kind,
-        recipient=recipient,
-        context=context,
-        now=now,
-        **desk.to_staff(None),
-    )
     try:
         with session.begin_nested():
-            queue_mail(session, desk.mailbox, None, mail, now, once_key=key)
+            queue_staff_mail(
+                session,
+                desk,
+                template,
+                case=None,
+                kind=kind,
+                recipient=recipient,
+                context=context,
+                now=now,
+                once_key=key,
+            )
     except IntegrityError:
         return False
     return True

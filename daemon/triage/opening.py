@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from classifiers.types import Classification
-from daemon.casework.desk import Desk, Incoming, queue_mail
+from daemon.casework.desk import Desk, Incoming, queue_mail, queue_staff_mail
 from daemon.mail.parse import ParsedMessage, attachment_files
 from daemon.mail.values import Outcome, RawMessage, Result
 from daemon.triage.intake import IntakeDecision
@@ -136,60 +136,45 @@ def _staff_copies(
     decision: IntakeDecision,
     now: datetime,
 ) -> None:
-    """The route's copy, and the safeguarding lead's when the case is flagged."""
+    """The route's copy, and a copy to each route the case's aspects call for: the sender's
+    words, label, deadlines and a reply address that brings answers back to the case."""
     route = decision.route
-    if route.recipients:
-        detail = f"{', '.join(route.recipients)} ({', '.join(route.reasons)})"
-        cases.add_event(session, case, now, "routed", detail)
-    for recipient in route.recipients:
-        copy = staff_copy(desk, case, raw, parsed, classification, recipient, route.reasons, now)
-        queue_mail(
-            session,
-            desk.mailbox,
-            case,
-            copy,
-            now,
-            once_key=f"staffcopy:{case.reference}:{recipient}",
-        )
-
-
-def staff_copy(
-    desk: Desk,
-    case: Case,
-    raw: RawMessage,
-    parsed: ParsedMessage,
-    classification: Classification,
-    recipient: str,
-    reasons: tuple[str, ...],
-    now: datetime,
-) -> compose.OutgoingMail:
-    """What the route receives: the sender's words, label, deadlines and a reply address."""
+    if not route.recipients:
+        return
+    detail = f"{', '.join(route.recipients)} ({', '.join(route.reasons)})"
+    cases.add_event(session, case, now, "routed", detail)
     mailbox = desk.mailbox
     files = [] if mailbox.pseudonymous else attachment_files(raw.raw)
     names = ", ".join(a.filename for a in parsed.attachments)
     if mailbox.pseudonymous and names:
         names = f"{len(parsed.attachments)} withheld (pseudonymous mailbox; see the case record)"
     local = mailbox.letterhead.local_time
-    return desk.letter(
-        "staff_copy",
-        case=case,
-        recipient=recipient,
-        context={
-            "label": case.label,
-            "needs_review": case.needs_review,
-            "confidence": f"{classification.confidence:.2f}",
-            "flags": case.flags.replace(",", ", "),
-            "sender_line": desk.sender_line(case, parsed),
-            "subject": desk.subject_for_staff(parsed),
-            "received": local(case.received_at),
-            "ack_due": local(case.ack_due_at),
-            "stage_name": desk.procedure.stage_name(case.stage).capitalize(),
-            "stage_due": local(case.stage_due_at) if case.stage_due_at else "",
-            "reasons": ", ".join(reasons),
-            "attachments": names,
-            "show_staff": mailbox.show_staff_identity,
-            "text": desk.words_for_staff(parsed),
-        },
-        now=now,
-        **desk.to_staff(case, [compose.FileAttachment(n, t, d) for n, t, d in files]),
-    )
+    context = {
+        "label": case.label,
+        "needs_review": case.needs_review,
+        "confidence": f"{classification.confidence:.2f}",
+        "flags": case.flags.replace(",", ", "),
+        "sender_line": desk.sender_line(case, parsed),
+        "subject": desk.subject_for_staff(parsed),
+        "received": local(case.received_at),
+        "ack_due": local(case.ack_due_at),
+        "stage_name": desk.procedure.stage_name(case.stage).capitalize(),
+        "stage_due": local(case.stage_due_at) if case.stage_due_at else "",
+        "reasons": ", ".join(route.reasons),
+        "attachments": names,
+        "show_staff": mailbox.show_staff_identity,
+        "text": desk.words_for_staff(parsed),
+    }
+    attachments = [compose.FileAttachment(n, t, d) for n, t, d in files]
+    for recipient in route.recipients:
+        queue_staff_mail(
+            session,
+            desk,
+            "staff_copy",
+            case=case,
+            recipient=recipient,
+            context=context,
+            now=now,
+            attachments=attachments,
+            once_key=f"staffcopy:{case.reference}:{recipient}",
+        )
