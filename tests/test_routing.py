@@ -52,7 +52,26 @@ def test_every_reference_signs_and_verifies(reference: str) -> None:
         ("#frob\nHello", [], "Hello", False, ["#frob: unknown command"]),
         ("#label nonsense\nHello", [], "Hello", False, ["#label nonsense: not one of"]),
         ("#assign nobody\nHello", [], "Hello", False, ["#assign nobody: give an email address"]),
-        ("Hello\n#close", [], "Hello\n#close", True, []),  # only leading lines are commands
+        # A command below the text was meant as one: neither relayed nor applied.
+        ("Hello\n#close", [], "Hello\n#close", False, ["#close is below your text"]),
+        ("By Friday.\n#interim", [], "By Friday.\n#interim", False, ["#interim is below"]),
+        ("We will call.\n#1 priority", [], "We will call.\n#1 priority", True, []),
+        # The rest of a #note or #interim line is text, never a lost argument.
+        ("#note called Sam on 07700 900555", ["note"], "called Sam on 07700 900555", False, []),
+        (
+            "#interim Still looking.\nBy Friday.",
+            ["interim"],
+            "Still looking.\nBy Friday.",
+            True,
+            [],
+        ),
+        (
+            "#reopen please, she wrote again",
+            [],
+            "",
+            False,
+            ["#reopen please, she wrote again: takes"],
+        ),
     ],
 )
 def test_staff_commands(

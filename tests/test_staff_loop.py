@@ -225,8 +225,12 @@ def test_gmail_note_is_not_relayed_and_commands_apply(setup: Setup) -> None:
     )
     _run(setup)
     assert len(_to(setup, "jane.loop@example.net")) == 1  # only the acknowledgement
-    [error] = _to(setup, "sam.lee@example.org")
-    assert "#frobnicate: unknown command" in _body(_msg(error))
+    # Each message not relayed is answered, saying why: the note, the commands, the error.
+    to_sam = [_body(_msg(m)) for m in _to(setup, "sam.lee@example.org")]
+    assert len(to_sam) == 3
+    assert any("internal note (#note)" in body for body in to_sam)
+    assert any("#label feedback" in body and "#close" in body for body in to_sam)
+    assert any("#frobnicate: unknown command" in body for body in to_sam)
     [case] = setup.cases()
     assert case["label"] == "feedback"
     assert case["status"] in {"closed"}

@@ -49,10 +49,13 @@ class CommandSpec:
     apply: Callable[[Acting, str], None]
     private: bool = False  # the reply's text is an internal note
     interim: bool = False  # the reply's text is relayed but does not answer the stage
+    # The rest of the command's line is the first line of the reply's text (#note, #interim),
+    # not an argument: a one-line "#note called Sam" is a note saying "called Sam".
+    text_follows: bool = False
 
 
 def _no_argument(argument: str) -> str | None:
-    return None
+    return None if not argument else "takes nothing after it: put your text on the next line"
 
 
 def _nothing(acting: Acting, argument: str) -> None:
@@ -62,7 +65,7 @@ def _nothing(acting: Acting, argument: str) -> None:
 def _check_close(argument: str) -> str | None:
     if argument in _CLOSE_AS:
         return None
-    return f"#close {argument}: say #close, #close withdrawn or #close referred"
+    return "say #close, #close withdrawn or #close referred"
 
 
 def _close(acting: Acting, argument: str) -> None:
@@ -71,7 +74,7 @@ def _close(acting: Acting, argument: str) -> None:
 
 
 def _check_label(argument: str) -> str | None:
-    return None if argument in LABELS else f"#label {argument}: not one of {', '.join(LABELS)}"
+    return None if argument in LABELS else f"not one of {', '.join(LABELS)}"
 
 
 def _label(acting: Acting, argument: str) -> None:
@@ -93,7 +96,7 @@ def _reopen(acting: Acting, argument: str) -> None:
 def _check_stage(argument: str) -> str | None:
     if argument.isdigit() and int(argument) >= 1:
         return None
-    return f"#stage {argument}: give a stage number"
+    return "give a stage number"
 
 
 def _stage(acting: Acting, argument: str) -> None:
@@ -118,7 +121,7 @@ def _stage(acting: Acting, argument: str) -> None:
 
 
 def _check_assign(argument: str) -> str | None:
-    return None if _ADDRESS.match(argument) else f"#assign {argument}: give an email address"
+    return None if _ADDRESS.match(argument) else "give an email address"
 
 
 def _assign(acting: Acting, argument: str) -> None:
@@ -138,6 +141,7 @@ COMMANDS: dict[str, CommandSpec] = {
             _no_argument,
             _nothing,
             private=True,
+            text_follows=True,
         ),
         CommandSpec(
             "label",
@@ -170,6 +174,7 @@ COMMANDS: dict[str, CommandSpec] = {
             _no_argument,
             _nothing,
             interim=True,
+            text_follows=True,
         ),
     )
 }
@@ -178,7 +183,8 @@ HELP = "\n".join(
     [
         "Candour understands these commands on the first lines of a reply:",
         *(f"  {spec.usage:<16} {spec.help}" for spec in COMMANDS.values()),
-        "Any text after the commands is sent to the complainant, unless #note is given.",
+        "Commands go on the first lines, before any text. Any text after them is sent to the",
+        "complainant, unless #note is given.",
     ]
 )
 
@@ -217,10 +223,16 @@ class StaffReply:
 
 
 def parse_staff_reply(text: str) -> StaffReply:
-    """Read commands from the first lines (blank lines between them allowed). Pure."""
+    """Read commands from the first lines (blank lines between them allowed). Pure.
+
+    A command that takes text (#note, #interim) lends the rest of its line to the text. A
+    line that is a known command below the text is an error: it was meant as a command, and
+    the reply is neither relayed nor half-applied.
+    """
     lines = text.splitlines()
     commands: list[Command] = []
     errors: list[str] = []
+    first_text: list[str] = []
     index = 0
     while index < len(lines):
         line = lines[index]
@@ -232,14 +244,31 @@ def parse_staff_reply(text: str) -> StaffReply:
             break
         name, argument = match.group(1).lower(), match.group(2)
         spec = COMMANDS.get(name)
-        problem = spec.check(argument) if spec is not None else f"#{name}: unknown command"
+        if spec is not None and spec.text_follows and argument:
+            first_text.append(argument)
+            argument = ""
+        problem = spec.check(argument) if spec is not None else "unknown command"
         if problem:
-            errors.append(problem)
+            errors.append(f"#{name}{' ' + argument if argument else ''}: {problem}")
         else:
             commands.append(Command(name, argument))
         index += 1
-    body = "\n".join(lines[index:]).strip()
+    body = "\n".join([*first_text, *lines[index:]]).strip()
+    errors.extend(_misplaced(lines[index:]))
     return StaffReply(tuple(commands), body, tuple(errors))
+
+
+def _misplaced(lines: list[str]) -> list[str]:
+    """Known commands on lines below the text: they would be relayed as words."""
+    found = []
+    for line in lines:
+        match = _COMMAND.match(line)
+        if match is not None and match.group(1).lower() in COMMANDS:
+            found.append(
+                f"#{match.group(1).lower()} is below your text: commands go on the first "
+                "lines, before any text"
+            )
+    return found
 
 
 def apply_commands(acting: Acting, reply: StaffReply) -> None:

@@ -78,6 +78,8 @@ def continue_case(
         reason = "staff mail not sent to the case address: kept as a note"
         desk.record(session, incoming, Outcome.STAFF, case, reason, now)
         cases.add_event(session, case, now, "note", staff_text(parsed), actor=parsed.sender)
+        why = "it did not come through the case's reply address, so it was kept as a note."
+        _tell_staff(session, desk, case, parsed, why, [], now)
         return Result(uid, Outcome.STAFF, case.reference, "note")
     return _follow_up(session, desk, incoming, case, role, now, classification)
 
@@ -161,13 +163,43 @@ def _staff_reply(
         queue_mail(session, mailbox, case, error, now)
         return Result(uid, Outcome.STAFF, case.reference, f"rejected: {problems}")
     apply_commands(Acting(session, desk, case, staff, now), reply)
-    if reply.is_note and reply.text:
-        cases.add_event(session, case, now, "note", reply.text, actor=staff)
     if reply.relay:
         _relay(session, desk, case, reply.text, parsed, now)
         if not reply.interim:
             lifecycle.on_staff_response(session, case, now, desk.procedure)
-    return Result(uid, Outcome.STAFF, case.reference, "relayed" if reply.relay else "commands")
+        return Result(uid, Outcome.STAFF, case.reference, "relayed")
+    done = [f"#{c.name} {c.argument}".strip() for c in reply.commands]
+    if reply.is_note and reply.text:
+        cases.add_event(session, case, now, "note", reply.text, actor=staff)
+        why = "it is an internal note (#note)."
+    elif done:
+        why = "it held commands and no text to send."
+    else:
+        cases.add_event(session, case, now, "staff.reply_empty", "", actor=staff)
+        why = "it held no text of yours above the quoted mail."
+    _tell_staff(session, desk, case, parsed, why, done, now)
+    return Result(uid, Outcome.STAFF, case.reference, "note" if reply.is_note else "commands")
+
+
+def _tell_staff(
+    session: Session,
+    desk: Desk,
+    case: Case,
+    parsed: ParsedMessage,
+    why: str,
+    done: list[str],
+    now: datetime,
+) -> None:
+    """Answer a member of staff whose message was not relayed, saying why."""
+    receipt = desk.letter(
+        "staff_receipt",
+        case=case,
+        recipient=parsed.sender,
+        context={"why": why, "done": done},
+        now=now,
+        in_reply_to=parsed.message_id,
+    )
+    queue_mail(session, desk.mailbox, case, receipt, now)
 
 
 def _relay(

@@ -213,7 +213,13 @@ def queue_mail(
     mail about no one case, which a reply can never thread into)."""
     outbox.queue(session, mailbox=mailbox.name, case=case, mail=mail, now=now, once_key=once_key)
     if case is not None:
-        staff_bound = mail.kind in {"staff_copy", "followup_copy", "staff_error"}
+        staff_bound = mail.kind in {
+            "staff_copy",
+            "followup_copy",
+            "staff_error",
+            "staff_receipt",
+            "relabel_copy",
+        }
         detail = mail.recipient if staff_bound else ""
         add_event(session, case, now, f"{mail.kind}.queued", detail)
 
