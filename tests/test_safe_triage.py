@@ -9,6 +9,8 @@ import asyncio
 from collections.abc import Sequence
 from email.message import Message
 
+import pytest
+
 from classifiers.types import Classification, ClassifierInput
 from daemon.service.worker import Worker
 from tests.conftest import Setup, make_mail
@@ -201,3 +203,12 @@ def test_moving_a_signposted_message_into_the_complaint_folder_re_triages_it(
     assert (case["label"], case["status"], case["stage"]) == ("complaint", "in_stage", 1)
     assert len(_to(setup, "jane.safe@example.net")) == 2  # the signpost, then the acknowledgement
     assert _to(setup, "team@example.org")  # the complaint route hears of it
+
+
+def test_a_wrong_imap_password_exits_78_under_once_as_the_daemon_does(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _configure(setup)
+    monkeypatch.setenv("CANDOUR_TEST_IMAP_PASSWORD", "not the password")
+    result = setup.cli("run", "--once", check=False)
+    assert result.returncode == 78, result.stderr[-2000:]

@@ -54,3 +54,18 @@ def test_systemd_analyze_accepts_the_unit(tmp_path: Path) -> None:
     )
     problems = [line for line in result.stderr.splitlines() if "candour.service" in line]
     assert problems == [], problems
+
+
+def test_the_unit_does_not_restart_when_a_human_must_act() -> None:
+    unit = UNIT.read_text()
+    [line] = [x for x in unit.splitlines() if x.startswith("RestartPreventExitStatus=")]
+    assert set(line.split("=", 1)[1].split()) == {"2", "78"}
+
+
+def test_exit_status_is_one_rule_for_once_and_the_daemon() -> None:
+    from daemon.service.worker import exit_status
+
+    assert exit_status(2, 0, 0) == 0
+    assert exit_status(2, 1, 0) == 75  # one mailbox unreachable: try again later
+    assert exit_status(2, 2, 1) == 75  # one needs a human, the other may recover
+    assert exit_status(2, 2, 2) == 78  # none usable, a human must act

@@ -18,7 +18,7 @@ import structlog
 from classifiers.types import Classifier
 from daemon.clock import Clock, SystemClock
 from daemon.config import Config
-from daemon.mailbox.imap import ImapError
+from daemon.mailbox.imap import ImapError, ImapPermanent
 from daemon.mailbox.preparer import make_preparer
 from daemon.mailbox.watcher import MailboxWatcher
 from daemon.service.scheduler import run_reminders_once, run_scheduler
@@ -35,6 +35,15 @@ EXIT_OK = 0
 EXIT_MAILBOX_FAILED = 75  # EX_TEMPFAIL: try again later
 EXIT_NO_HEALTHY_MAILBOX = 78  # EX_CONFIG: a human must act
 DRAIN_SECONDS = 20.0
+
+
+def exit_status(mailboxes: int, failed: int, needs_human: int) -> int:
+    """The exit status of a run: the same rule for `run --once` and the daemon. 78 when no
+    mailbox is usable and a human must act (every failure permanent: a wrong password, a
+    missing folder), 75 when any mailbox failed otherwise (try again later), else 0."""
+    if mailboxes and needs_human == mailboxes:
+        return EXIT_NO_HEALTHY_MAILBOX
+    return EXIT_MAILBOX_FAILED if failed else EXIT_OK
 
 
 @dataclass
@@ -94,7 +103,7 @@ class Worker:
         mailer = Mailer(self.config.smtp, self.smtp_password)
         sender = self._sender(mailer)
         sender.recover()
-        failed = 0
+        failed = needs_human = 0
         try:
             for watcher in self.watchers:
                 try:
@@ -102,7 +111,13 @@ class Worker:
                     log.info("mailbox.synced", mailbox=watcher.mailbox.name, messages=count)
                 except ImapError as exc:
                     failed += 1
-                    log.error("imap.unavailable", mailbox=watcher.mailbox.name, error=str(exc))
+                    needs_human += isinstance(exc, ImapPermanent)
+                    event = (
+                        "imap.needs_attention"
+                        if isinstance(exc, ImapPermanent)
+                        else "imap.unavailable"
+                    )
+                    log.error(event, mailbox=watcher.mailbox.name, error=str(exc))
             await asyncio.to_thread(run_reminders_once, self.db, self.config, self.clock)
             await sender.deliver_due()
             for watcher in self.watchers:
@@ -118,7 +133,7 @@ class Worker:
             for watcher in self.watchers:
                 watcher.imap.close()
             self.preparer.close()
-        return EXIT_MAILBOX_FAILED if failed else EXIT_OK
+        return exit_status(len(self.watchers), failed, needs_human)
 
     async def run_forever(self) -> int:
         """Watch all mailboxes until SIGTERM or SIGINT; returns the exit status."""
