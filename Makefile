@@ -4,7 +4,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: deps venv test lint typecheck unit demo bench clean
+PREFIX ?= /opt/candour
+BINDIR ?= /usr/local/bin
+
+.PHONY: deps venv test lint typecheck unit demo bench install clean
 
 # System packages: Dovecot for the private IMAP server used by tests, demo and benchmarks.
 deps:
@@ -35,6 +38,17 @@ demo: deps venv
 
 bench: deps venv
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Production install: a virtualenv in $(PREFIX)/venv with PostgreSQL support, `candour` on
+# PATH ($(BINDIR)/candour), the README where the systemd unit's Documentation= points.
+install:
+	$(PYTHON) -m venv $(PREFIX)/venv
+	$(PREFIX)/venv/bin/pip install -q --upgrade pip
+	$(PREFIX)/venv/bin/pip install -q '.[postgresql]'
+	install -d $(BINDIR)
+	ln -sf $(PREFIX)/venv/bin/candour $(BINDIR)/candour
+	install -m 0644 README.md $(PREFIX)/README.md
+	@echo "installed: $(BINDIR)/candour -> $(PREFIX)/venv/bin/candour"
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache

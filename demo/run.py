@@ -1,12 +1,12 @@
 """`make demo`: a private Dovecot and SMTP sink, sample mail, the daemon, and what it did.
 
 Everything listens on 127.0.0.1 only and is stopped at the end. State is left in
-demo/run/ so you can look again with `candour cases list --config demo/run/candour.toml`.
+demo/run/ so you can look again with
+`.venv/bin/candour cases list --config demo/run/candour.toml`.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -78,7 +78,9 @@ def main() -> int:
     dovecot = Dovecot(root).start()
     sink = SmtpSink().start()
     user = dovecot.new_user()
-    os.environ["CANDOUR_TEST_IMAP_PASSWORD"] = "secret"
+    password = RUN / "imap-password"  # as in production: a file only the daemon reads
+    password.write_text("secret")
+    password.chmod(0o600)
     write_config(
         RUN / "candour.toml",
         imap_port=dovecot.port,
@@ -88,6 +90,7 @@ def main() -> int:
         db_url=f"sqlite:///{RUN / 'candour.db'}",
         state_dir=RUN / "state",
         extra_mailbox=ROUTES,
+        password_file=password,
     )
     print(f"Private Dovecot on 127.0.0.1:{dovecot.port}, SMTP sink on 127.0.0.1:{sink.port}")
     daemon = None
@@ -157,7 +160,10 @@ def main() -> int:
         lines = body.splitlines()
         print("\n".join(lines[:12]) + ("\n   [...]" if len(lines) > 12 else "") + "\n")
     print(f"Daemon log (JSON lines): {RUN / 'daemon.log'}")
-    print(f"Look again: candour cases list --config {RUN / 'candour.toml'}")
+    candour = Path(sys.executable).parent / "candour"  # the virtualenv's, as `make` made it
+    print(f"Look again: {candour} cases list --config {RUN / 'candour.toml'}")
+    print(f"Check the configuration: {candour} check-config --config {RUN / 'candour.toml'}")
+    print("(`make install` puts candour on PATH for production.)")
     return 0
 
 

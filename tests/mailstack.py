@@ -285,6 +285,7 @@ def write_config(
     state_dir: Path | None = None,
     log_level: str = "debug",
     password_env: str = "CANDOUR_TEST_IMAP_PASSWORD",
+    password_file: Path | None = None,
     idle_renew_seconds: int = 60,
     imap_timeout: int = 10,
     reminders: bool = False,
@@ -322,7 +323,7 @@ host = "127.0.0.1"
 port = {imap_port}
 security = "none"
 username = "{user}"
-password_env = "{password_env}"
+{f'password_file = "{password_file}"' if password_file else f'password_env = "{password_env}"'}
 idle_renew_seconds = {idle_renew_seconds}
 poll_seconds = 1
 timeout = {imap_timeout}
