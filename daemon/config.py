@@ -331,12 +331,43 @@ def parse_config(data: dict[str, Any], source: str) -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        lines = []
-        for error in exc.errors():
-            where = _location(tuple(error["loc"]))
-            what = "unknown key (typo?)" if error["type"] == "extra_forbidden" else error["msg"]
-            lines.append(f"{source}: {where}: {what}")
+        errors = exc.errors()
+        # A mailbox that fails leaves the tuple empty, and pydantic says that too: noise.
+        inside = {str(e["loc"][0]) for e in errors if len(e["loc"]) > 1}
+        lines = [
+            f"{source}: {_location(tuple(e['loc']))}: {_plain(e)}"
+            for e in errors
+            if not (e["type"] == "too_short" and len(e["loc"]) == 1 and e["loc"][0] in inside)
+        ]
         raise ConfigError("\n".join(lines)) from None
+
+
+# Pydantic's wording for the commonest mistakes, as a sysadmin would put it.
+_PLAIN = {
+    "extra_forbidden": "unknown key (typo?)",
+    "missing": "is required",
+    "int_parsing": "must be a whole number, e.g. 587 (no quotes)",
+    "int_type": "must be a whole number, e.g. 587 (no quotes)",
+    "float_parsing": "must be a number, e.g. 0.5",
+    "float_type": "must be a number, e.g. 0.5",
+    "bool_parsing": "must be true or false (no quotes)",
+    "bool_type": "must be true or false (no quotes)",
+    "string_type": 'must be text in quotes, e.g. "example"',
+}
+
+
+def _plain(error: Any) -> str:
+    kind = str(error["type"])
+    if kind in _PLAIN:
+        return _PLAIN[kind]
+    message = str(error["msg"])
+    if kind == "literal_error":
+        return message.replace("Input should be", "must be")
+    if kind == "too_short":
+        return f"needs at least {error.get('ctx', {}).get('min_length', 1)} entry"
+    if kind.startswith(("greater", "less")):
+        return message.replace("Input should be", "must be")
+    return message.removeprefix("Value error, ")
 
 
 def load_config(path: Path) -> Config:

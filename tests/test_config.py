@@ -59,7 +59,26 @@ def test_a_typo_in_a_key_is_an_error_naming_file_and_key(tmp_path: Path) -> None
     message = str(error.value)
     assert str(path) in message
     assert "mailbox[0].imap.hots: unknown key" in message
-    assert "mailbox[0].imap.host: Field required" in message
+    assert "mailbox[0].imap.host: is required" in message
+    assert "Tuple should have" not in message  # no noise about the mailbox list itself
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "value", "says"),
+    [
+        ("smtp", "port", '"five"', "smtp.port: must be a whole number"),
+        ("smtp", "security", '"ssl"', "smtp.security: must be 'none', 'starttls' or 'tls'"),
+        ("daemon", "batch_size", "0", "daemon.batch_size: must be greater than or equal to 1"),
+    ],
+)
+def test_errors_speak_plainly(tmp_path: Path, table: str, key: str, value: str, says: str) -> None:
+    text = MINIMAL.format(secret="/x").replace(f"[{table}]\n", f"[{table}]\n{key} = {value}\n", 1)
+    if f"[{table}]" not in text:
+        text = f"[{table}]\n{key} = {value}\n" + text
+    with pytest.raises(ConfigError) as error:
+        load_config(_write(tmp_path, text))
+    assert says in str(error.value)
+    assert "Input should" not in str(error.value)
 
 
 @pytest.mark.parametrize(
