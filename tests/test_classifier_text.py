@@ -13,8 +13,6 @@ from hypothesis import strategies as st
 from classifiers.text import MAX_CHARS, model_text, remove_disclaimers, scrub_contacts, sender_text
 from daemon.mail.parse import ParseError, parse_message
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "public"
-
 
 def test_quoted_history_is_dropped() -> None:
     body = (
@@ -103,9 +101,12 @@ def test_any_text_is_prepared_without_error(body: str) -> None:
     assert len(prepared) <= MAX_CHARS
 
 
-@pytest.mark.skipif(not CORPUS.exists(), reason="../shared/corpus not present")
-def test_real_world_corpus_is_prepared_without_error() -> None:
-    files = [p for p in CORPUS.rglob("*") if p.is_file() and p.suffix in {".eml", ".txt", ""}]
+def test_real_world_corpus_is_prepared_without_error(corpus: Path) -> None:
+    files = [
+        p
+        for p in (corpus / "public").rglob("*")
+        if p.is_file() and p.suffix in {".eml", ".txt", ""}
+    ]
     prepared = 0
     for path in files:
         try:

@@ -21,9 +21,7 @@ from tests.conftest import CORPUS, Setup, corpus_catalog
 
 ROBOTS = {"auto_reply", "bounce"}
 
-pytestmark = pytest.mark.skipif(
-    not CORPUS.exists(), reason=f"{CORPUS} not present (set CANDOUR_CORPUS to its path)"
-)
+pytestmark = pytest.mark.usefixtures("corpus")
 
 
 def test_every_file_parses_or_raises_parse_error() -> None:

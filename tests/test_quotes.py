@@ -10,7 +10,7 @@ from mailparser_reply.parser import EmailMessage
 from classifiers.quotes import ReplyReader
 from classifiers.train import packaged_data, read_examples
 from daemon.mail.parse import ParseError, parse_message
-from tests.conftest import CORPUS, corpus_catalog
+from tests.conftest import CORPUS, corpus_catalog, need_corpus
 
 
 def _library(text: str, keep_hyphen_lists: bool) -> list[tuple[str, str, str]]:
@@ -43,8 +43,7 @@ def _real_bodies() -> list[str]:
 
 
 def test_the_corpus_is_read() -> None:
-    if not CORPUS.exists():
-        pytest.skip(f"{CORPUS} not present (set CANDOUR_CORPUS to its path)")
+    need_corpus()
     assert len(_corpus_bodies()) > 350  # of 389: a few do not parse or are over 20,000
 
 
