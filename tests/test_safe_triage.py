@@ -212,3 +212,21 @@ def test_a_wrong_imap_password_exits_78_under_once_as_the_daemon_does(
     monkeypatch.setenv("CANDOUR_TEST_IMAP_PASSWORD", "not the password")
     result = setup.cli("run", "--once", check=False)
     assert result.returncode == 78, result.stderr[-2000:]
+
+
+def test_outbox_and_cases_lists_say_to_whom_when_and_what_was_due(setup: Setup) -> None:
+    _configure(setup)
+    setup.append(make_mail(sender=JANE, subject="Ward 7", body="I want to complain.")[0])
+    _run(setup)
+    listed = setup.cli("outbox", "list").stdout
+    assert "to jane.safe@example.net" in listed
+    assert "sent 20" in listed
+    assert (
+        "no outgoing mail in status failed"
+        in setup.cli("outbox", "list", "--status", "failed").stdout
+    )
+    bogus = setup.cli("outbox", "list", "--status", "bogus", check=False)
+    assert bogus.returncode == 2
+    assert "bogus" in bogus.stderr
+    [line] = setup.cli("cases", "list").stdout.splitlines()
+    assert "(due 20" in line  # the acknowledgement's deadline, kept once it was met

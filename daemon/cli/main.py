@@ -177,7 +177,11 @@ def cases_list(
             if as_json:
                 click.echo(json.dumps(summary))
             else:
-                ack = summary["acknowledged_at"] or f"not yet (due {summary['ack_due_at']})"
+                ack = (
+                    f"{summary['acknowledged_at']} (due {summary['ack_due_at']})"
+                    if summary["acknowledged_at"]
+                    else f"not yet (due {summary['ack_due_at']})"
+                )
                 click.echo(
                     f"{case.reference}  {case.mailbox:<10} {case.label:<16} {case.status:<13} "
                     f"received {summary['received']}  acknowledged {ack}"
@@ -215,18 +219,33 @@ def outbox_group() -> None:
 
 @outbox_group.command("list")
 @config_option
-@click.option("--status", default=None, help="pending, sending, sent, failed or in_doubt.")
+@click.option(
+    "--status",
+    type=click.Choice(["pending", "sending", "sent", "failed", "in_doubt"]),
+    default=None,
+    help="Only rows in this delivery state.",
+)
 def outbox_list(config_path: Path, status: str | None) -> None:
-    """List outgoing mail and its delivery state."""
+    """List outgoing mail: to whom, its delivery state, and when it is tried next."""
     from models import outbox
 
     config = load_or_fail(config_path)
     with database(config) as db, db.reader() as session:
-        for row in outbox.rows(session, status):
+        rows = outbox.rows(session, status)
+        for row in rows:
+            when = (
+                f"sent {_iso(row.sent_at)}"
+                if row.sent_at
+                else f"next try {_iso(row.not_before)}"
+                if row.status == "pending"
+                else "not retried automatically"
+            )
             click.echo(
                 f"{row.id:>6}  {row.mailbox:<10} {row.kind:<16} {row.status:<9} "
-                f"attempts {row.attempts}  sent {_iso(row.sent_at)}  {row.last_error or ''}"
+                f"to {row.recipient}  attempts {row.attempts}  {when}  {row.last_error or ''}"
             )
+        if not rows:
+            click.echo("no outgoing mail" + (f" in status {status}" if status else ""))
 
 
 @outbox_group.command("retry")
