@@ -130,6 +130,19 @@ class Mailer:
         except (aiosmtplib.SMTPException, OSError):
             await self._discard(conn)
 
+    async def check(self) -> None:
+        """Connect and log in as delivery would, then quit. Raises SmtpUnavailable naming
+        the server and what went wrong."""
+        where = f"SMTP {self._config.host}:{self._config.port}"
+        try:
+            conn = await self._open()
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            raise SmtpUnavailable(f"{where}: login refused: {exc.message}") from exc
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise SmtpUnavailable(f"{where}: {_describe(exc)}") from exc
+        with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+            await conn.client.quit()
+
     async def close(self) -> None:
         while not self._idle.empty():
             conn = self._idle.get_nowait()
@@ -137,6 +150,10 @@ class Mailer:
                 await conn.client.quit()
             except (aiosmtplib.SMTPException, OSError):
                 await self._discard(conn)
+
+
+class SmtpUnavailable(Exception):
+    """The SMTP server cannot be reached or refuses the login (Mailer.check)."""
 
 
 def _describe(exc: BaseException) -> str:

@@ -76,28 +76,6 @@ def run(config_path: Path, once: bool) -> None:
     sys.exit(status)
 
 
-@main.command("check-config")
-@config_option
-def check_config(config_path: Path) -> None:
-    """Validate the configuration and the secrets it names, without connecting."""
-    config = load_or_fail(config_path)
-    problems = []
-    for where, secret in [("smtp", config.smtp)] + [
-        (f"mailbox {m.name}: imap", m.imap) for m in config.mailbox
-    ]:
-        try:
-            secret.password()
-        except ConfigError as exc:
-            problems.append(f"{where}: {exc}")
-    if problems:
-        fail(
-            "configuration error:\n" + "\n".join(f"{config_path}: {p}" for p in problems),
-            EXIT_CONFIG,
-        )
-    names = ", ".join(m.name for m in config.mailbox)
-    click.echo(f"{config_path}: OK ({len(config.mailbox)} mailbox(es): {names})")
-
-
 @main.group()
 def db() -> None:
     """Database schema."""
@@ -281,6 +259,8 @@ def quarantine(config_path: Path) -> None:
             click.echo("nothing quarantined")
 
 
+from daemon.cli.checks import check_config  # noqa: E402
 from daemon.cli.deadlines import register as _register_deadline_commands  # noqa: E402
 
+main.add_command(check_config)
 _register_deadline_commands(main)

@@ -73,14 +73,35 @@ class FolderState:
     keywords_allowed: bool
 
 
-def _translate(exc: BaseException) -> ImapError:
+def _text(exc: BaseException) -> str:
+    """The server's words, decoded: imaplib hands them over as bytes."""
+    parts = [a.decode("utf-8", "replace") if isinstance(a, bytes) else str(a) for a in exc.args]
+    text = " ".join(parts) or type(exc).__name__
+    return text[2:-1] if text.startswith(("b'", 'b"')) and text.endswith(("'", '"')) else text
+
+
+def _network(exc: OSError) -> str:
+    if isinstance(exc, socket.gaierror):
+        return "host name not found"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (nothing listening there?)"
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "timed out"
+    return exc.strerror or type(exc).__name__
+
+
+def _translate(exc: BaseException, where: str = "") -> ImapError:
+    """An IMAP failure as the error taxonomy the watcher acts on, naming the server."""
+    at = f"{where}: " if where else ""
     if isinstance(exc, ImapError):
         return exc
     if isinstance(exc, LoginError):
-        return ImapPermanent(f"login refused: {exc}")
+        return ImapPermanent(f"{at}login refused: {_text(exc)}")
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return ImapPermanent(f"TLS certificate not trusted: {exc}")
-    return ImapTransient(f"{type(exc).__name__}: {exc}")
+        return ImapPermanent(f"{at}TLS certificate not trusted: {exc.verify_message}")
+    if isinstance(exc, OSError) and not isinstance(exc, ssl.SSLError):
+        return ImapTransient(f"{at}{_network(exc)}")
+    return ImapTransient(f"{at}{type(exc).__name__}: {_text(exc)}")
 
 
 _EXPECTED = (IMAPClientError, OSError, socket.timeout, ssl.SSLError, EOFError)
@@ -125,7 +146,7 @@ class ImapSession:
             return self.select()
         except _EXPECTED as exc:
             self.close()
-            raise _translate(exc) from exc
+            raise _translate(exc, f"IMAP {cfg.host}:{cfg.port} as {cfg.username}") from exc
 
     def select(self) -> FolderState:
         client = self.client

@@ -1,0 +1,131 @@
+"""`candour check-config [--connect]`: is this configuration ready to run?
+
+Without `--connect` nothing is contacted: the file is validated, the secrets it names are
+read, the state directory must be writable, and what would surprise an admin later is
+said as a warning (a mailbox with no routes sends no staff copy; without staff addresses
+nobody can answer from a mail client). With `--connect` it also opens the database, logs
+in to each mailbox's IMAP server and to SMTP, one line each. Exit 2 on any problem.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+
+import click
+
+from daemon.cli.support import EXIT_CONFIG, config_option, fail, load_or_fail
+from daemon.config import Config, ConfigError
+
+
+def state_dir_problem(path: Path) -> str | None:
+    """Why the daemon could not keep its state in `path`, or None. It is created at start
+    when missing, so the nearest existing directory must be writable then."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"daemon.state_dir {path}: {existing} is not a directory"
+    try:  # a real write, gone at once: os.access says yes to root even on /proc
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        return f"daemon.state_dir {path}: {existing} is not writable ({exc.strerror})"
+    return None
+
+
+def warnings(config: Config) -> list[str]:
+    """What is valid but would surprise an admin once mail arrives."""
+    found = []
+    for mailbox in config.mailbox:
+        routes = mailbox.routes.model_dump()
+        if not any(routes.values()):
+            found.append(f"mailbox {mailbox.name}: no [mailbox.routes]: no staff copy is sent")
+        elif not routes["review"]:
+            found.append(
+                f"mailbox {mailbox.name}: no routes.review: doubtful mail goes to routes.complaint"
+            )
+        if not (mailbox.staff_domains or mailbox.staff_addresses):
+            found.append(
+                f"mailbox {mailbox.name}: no staff_domains or staff_addresses: staff "
+                "replies to case addresses are treated as the public's"
+            )
+    return found
+
+
+def problems(config: Config) -> list[str]:
+    """Secrets that cannot be read, a state directory that cannot be written."""
+    found = []
+    for where, secret in [("smtp", config.smtp)] + [
+        (f"mailbox {m.name}: imap", m.imap) for m in config.mailbox
+    ]:
+        try:
+            secret.password()
+        except ConfigError as exc:
+            found.append(f"{where}: {exc}")
+    state = state_dir_problem(config.daemon.state_dir)
+    if state:
+        found.append(state)
+    return found
+
+
+def connections(config: Config) -> list[tuple[bool, str]]:
+    """(ok, line) for the database, each mailbox's IMAP login and the SMTP login."""
+    from daemon.mailbox.imap import ImapError, ImapSession
+    from models.database import Database, DatabaseError
+    from replies.smtp import Mailer, SmtpUnavailable
+
+    lines: list[tuple[bool, str]] = []
+    database = Database(config.database.url)
+    try:
+        current, head = database.revision()
+        lines.append(
+            (True, f"database {database.safe_url}: schema {current or 'none'} (newest {head})")
+        )
+    except DatabaseError as exc:
+        lines.append((False, f"database: {exc}"))
+    finally:
+        database.dispose()
+    for mailbox in config.mailbox:
+        session = ImapSession(mailbox.imap, mailbox.imap.password() or "")
+        try:
+            state = session.connect()
+            server = f"IMAP {mailbox.imap.host}:{mailbox.imap.port}"
+            idle = "yes" if state.supports_idle else "no"
+            done = f"logged in, {mailbox.imap.folder} selected (IDLE {idle})"
+            lines.append((True, f"mailbox {mailbox.name}: {server} {done}"))
+        except ImapError as exc:
+            lines.append((False, f"mailbox {mailbox.name}: {exc}"))
+        finally:
+            session.close()
+    try:
+        asyncio.run(Mailer(config.smtp, config.smtp.password()).check())
+        lines.append((True, f"SMTP {config.smtp.host}:{config.smtp.port}: connected and logged in"))
+    except SmtpUnavailable as exc:
+        lines.append((False, str(exc)))
+    return lines
+
+
+@click.command("check-config")
+@config_option
+@click.option("--connect", is_flag=True, help="Also open the database and log in to IMAP and SMTP.")
+def check_config(config_path: Path, connect: bool) -> None:
+    """Validate the configuration, the secrets it names and the state directory."""
+    config = load_or_fail(config_path)
+    found = problems(config)
+    if found:
+        fail(
+            "configuration error:\n" + "\n".join(f"{config_path}: {p}" for p in found), EXIT_CONFIG
+        )
+    for warning in warnings(config):
+        click.echo(f"{config_path}: warning: {warning}")
+    failed = False
+    if connect:
+        for ok, line in connections(config):
+            click.echo(f"{'ok  ' if ok else 'FAIL'} {line}")
+            failed = failed or not ok
+    if failed:
+        fail("could not connect (see FAIL above)", EXIT_CONFIG)
+    names = ", ".join(m.name for m in config.mailbox)
+    click.echo(f"{config_path}: OK ({len(config.mailbox)} mailbox(es): {names})")
