@@ -357,3 +357,13 @@ def case_of_message(session: Session, mailbox: str, message_id: str) -> tuple[Ca
         return None
     case = session.get(Case, row.case_id)
     return (case, row.id) if case is not None else None
+
+
+def last_event_detail(session: Session, case_id: int, kind: str) -> str | None:
+    """The detail of the case's latest event of `kind`, if any."""
+    return session.scalar(
+        select(CaseEvent.detail)
+        .where(CaseEvent.case_id == case_id, CaseEvent.kind == kind)
+        .order_by(CaseEvent.id.desc())
+        .limit(1)
+    )

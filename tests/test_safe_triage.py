@@ -230,3 +230,19 @@ def test_outbox_and_cases_lists_say_to_whom_when_and_what_was_due(setup: Setup) 
     assert "bogus" in bogus.stderr
     [line] = setup.cli("cases", "list").stdout.splitlines()
     assert "(due 20" in line  # the acknowledgement's deadline, kept once it was met
+
+
+def test_the_review_queue_lists_why_and_a_case_is_settled_from_the_cli(setup: Setup) -> None:
+    _configure(setup)
+    body = "The receptionist shouted at my father and refused to book his appointment."
+    setup.append(make_mail(sender=JANE, subject="Reception", body=body)[0])
+    worker = Worker.build(setup.config, classifier=Confidently("hr", 0.97, 0.4))
+    asyncio.run(worker.run_once())
+    reference = str(_case(setup)["reference"])
+    queue = setup.cli("review").stdout
+    assert reference in queue
+    assert "complaint-probability:0.40" in queue
+    done = setup.cli("review", "done", reference, "complaint")
+    assert "out of the review queue" in done.stdout
+    assert setup.cli("review").stdout.strip() == "nothing waiting for review"
+    assert "review.done" in setup.cli("cases", "show", reference).stdout

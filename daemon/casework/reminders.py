@@ -166,11 +166,13 @@ def _digests(session: Session, desk: Desk, listed: list[Deadline], now: datetime
         if deadline.route:
             by_route[deadline.route].append(deadline)
     today = now.astimezone(calendar.zone)
+    review = len(cases.list_cases(session, mailbox.name, OPEN_STATUSES, needs_review=True))
     queued: list[str] = []
     for route, deadlines in sorted(by_route.items()):
         key = _once_key("digest", mailbox.name, route, today.date().isoformat())
         items = [_item(d, calendar) for d in deadlines]
         context = {
+            "review": review if route == mailbox.routes.review else 0,
             "date": today.strftime("%A %d %B %Y"),
             "due_within": mailbox.reminders.due_within_working_days,
             "overdue": [i for i in items if i["overdue"]],

@@ -261,6 +261,8 @@ def quarantine(config_path: Path) -> None:
 
 from daemon.cli.checks import check_config  # noqa: E402
 from daemon.cli.deadlines import register as _register_deadline_commands  # noqa: E402
+from daemon.cli.review import review_group  # noqa: E402
 
 main.add_command(check_config)
+main.add_command(review_group)
 _register_deadline_commands(main)
