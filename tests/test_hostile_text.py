@@ -84,3 +84,20 @@ def test_addresses_inside_long_runs_of_word_characters_are_still_found() -> None
     )
     assert "jo.bloggs@example.net" not in clean
     assert long_word in clean
+
+
+def test_html_lists_tables_and_links_stay_readable() -> None:
+    html = (
+        "<p>I was told:</p><ul><li>wait 3 hours</li><li>come back tomorrow</li></ul>"
+        "<table><tr><td>Date</td><td>12 May</td></tr></table>"
+        "<p>See <a href='https://x.example/letter.pdf'>your letter</a>.</p>"
+    )
+    text = html_to_text(html)
+    assert "  * wait 3 hours\n  * come back tomorrow" in text
+    assert "Date  12 May" in text
+    assert "[your letter](https://x.example/letter.pdf)" in text
+
+
+def test_html_nested_deeper_than_the_parser_reads_keeps_its_words() -> None:
+    html = "<div>" * 20_000 + "the words inside" + "</div>" * 20_000
+    assert "the words inside" in html_to_text(html)

@@ -150,7 +150,28 @@ def _without_blocks(html: str) -> str:
 
 
 def html_to_text(html: str) -> str:
-    """A plain reading of an HTML body, good enough for classification and staff copies."""
+    """An HTML body as a reader sees it: paragraphs, lists, tables and links laid out by
+    inscriptis (on lxml). Where lxml loses words (an unclosed <script> swallowing the rest,
+    nesting deeper than it reads), the plain tag strip is used instead: no word is lost."""
+    plain = _tags_stripped(html)
+    try:
+        laid_out = _laid_out(html)
+    except Exception:  # noqa: BLE001 - any markup lxml refuses is read the plain way
+        return plain
+    return laid_out if len(laid_out.split()) >= 0.9 * len(plain.split()) else plain
+
+
+def _laid_out(html: str) -> str:
+    from inscriptis import get_text  # lxml: imported where mail is parsed, not at start-up
+    from inscriptis.model.config import ParserConfig
+
+    text = get_text(html, ParserConfig(display_links=True))
+    lines = [line.rstrip() for line in text.splitlines()]
+    return _BLANKS.sub("\n\n", "\n".join(lines)).strip()
+
+
+def _tags_stripped(html: str) -> str:
+    """A plain reading: <script> and <style> dropped, tags removed, entities decoded."""
     text = _without_blocks(html)
     text = re.sub(r"(?i)<br\s*/?>|</p>|</div>|</li>|</tr>", "\n", text)
     text = _TAGS.sub(" ", text)
