@@ -123,7 +123,7 @@ def _cases_by_message(path: Path) -> dict[str, dict[str, Any]]:
     """Each case, as `candour cases list --json` shows it, by its message's number."""
     from sqlalchemy import select
 
-    from daemon.cli.main import case_summary
+    from daemon.cli.views import case_summary
     from models.database import Database
     from models.schema import Case, Message
 

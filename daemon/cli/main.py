@@ -10,7 +10,6 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -24,10 +23,8 @@ from daemon.cli.support import (
     fail,
     load_or_fail,
 )
+from daemon.cli.views import case_summary, iso
 from daemon.config import ConfigError
-
-if TYPE_CHECKING:
-    from models.schema import Case
 
 # The database layer (SQLAlchemy, ~0.4 s to import) is imported inside the commands that
 # use it: `candour run` starts its preparer children first, so that they import and load
@@ -89,39 +86,6 @@ def db_upgrade(config_path: Path) -> None:
     with database(config) as db:
         current, head = db.revision()
         click.echo(f"database at revision {current} (newest {head}): {db.safe_url}")
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def case_summary(case: Case) -> dict[str, Any]:
-    return {
-        "reference": case.reference,
-        "mailbox": case.mailbox,
-        "label": case.label,
-        "confidence": round(case.confidence, 3),
-        "needs_review": case.needs_review,
-        "status": case.status,
-        "created": _iso(case.created_at),
-        "received": _iso(case.received_at),
-        "acknowledged_at": _iso(case.acknowledged_at),
-        "ack_due_at": _iso(case.ack_due_at),
-        "no_ack_reason": case.no_ack_reason,
-        "ack_breached": case.ack_breached,
-        "automatic_reply": case.automatic_reply,
-        "referral_due_at": _iso(case.referral_due_at),
-        "flags": case.flag_names,
-        "route": case.route,
-        "assigned_to": case.assigned_to,
-        "pseudonym": case.pseudonym,
-        "stage": case.stage,
-        "stage_due_at": _iso(case.stage_due_at),
-        "responded_at": _iso(case.responded_at),
-        "request_due_at": _iso(case.request_due_at),
-        "closed_at": _iso(case.closed_at),
-        "close_reason": case.close_reason,
-    }
 
 
 @main.group("cases")
@@ -212,9 +176,9 @@ def outbox_list(config_path: Path, status: str | None) -> None:
         rows = outbox.rows(session, status)
         for row in rows:
             when = (
-                f"sent {_iso(row.sent_at)}"
+                f"sent {iso(row.sent_at)}"
                 if row.sent_at
-                else f"next try {_iso(row.not_before)}"
+                else f"next try {iso(row.not_before)}"
                 if row.status == "pending"
                 else "not retried automatically"
             )

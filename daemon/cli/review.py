@@ -27,7 +27,7 @@ def review_group(ctx: click.Context, config_path: Path, mailbox: str | None, as_
     """List the review queue (or settle one case: `candour review done REF LABEL`)."""
     if ctx.invoked_subcommand is not None:
         return
-    from daemon.cli.main import case_summary
+    from daemon.cli.views import case_summary
     from models import cases
 
     config = load_or_fail(config_path)
