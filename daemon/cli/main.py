@@ -125,7 +125,7 @@ def cases_list(
                     else f"not yet (due {summary['ack_due_at']})"
                 )
                 click.echo(
-                    f"{case.reference}  {case.mailbox:<10} {case.label:<16} {case.status:<13} "
+                    f"{case.reference}  {case.mailbox:<10} {case.label:<16} {case.status:<16} "
                     f"received {summary['received']}  acknowledged {ack}"
                 )
         if not found and not as_json:
