@@ -425,3 +425,31 @@ async def test_each_digest_reaches_smtp_once_across_a_restart(
             ("main@example.org", MANAGER, "[main] Overdue"),
         ]
     )
+
+
+def test_the_review_routes_digest_counts_the_cases_waiting_for_review(
+    tmp_path: Path, db: Database
+) -> None:
+    config = parse_config(
+        {
+            "database": {"url": f"sqlite:///{tmp_path / 'reminders.db'}"},
+            "smtp": {"host": "127.0.0.1"},
+            "mailbox": [
+                {
+                    "name": "main",
+                    "address": "main@example.org",
+                    "organisation": "Example Trust",
+                    "imap": {"host": "127.0.0.1", "username": "u"},
+                    "routes": {"review": TEAM},
+                }
+            ],
+        },
+        "test",
+    )
+    add_case(db, "CMP-2026-00001", stage_due_at=closing(12), needs_review=True)
+    add_case(db, "CMP-2026-00002", stage_due_at=closing(12), needs_review=True)
+    add_case(db, "CMP-2026-00003", stage_due_at=closing(12))
+    run_reminders_once(db, config, SettableClock(WEDNESDAY_0831))
+    [digest] = [row for row in outgoing(db) if row.kind == "digest"]
+    _, text = body(digest)
+    assert "Waiting for a person to check the label: 2 (candour review --mailbox main)" in text
