@@ -10,16 +10,12 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
@@ -27,30 +23,19 @@ from pydantic import (
 )
 
 from classifiers.config import ClassifierConfig
+from daemon.policy import Address as Address
+from daemon.policy import CalendarConfig as CalendarConfig
+from daemon.policy import ConfigError as ConfigError
+from daemon.policy import Limit as Limit
+from daemon.policy import PolicyConfig as PolicyConfig
+from daemon.policy import RemindersConfig as RemindersConfig
+from daemon.policy import StageConfig as StageConfig
+from daemon.policy import Strict as _Strict
 from replies.letterhead import Letterhead, SignpostConfig
 from replies.smtp import SmtpConfig
 
 Security = Literal["none", "starttls", "tls"]
 Region = Literal["ENG", "WLS", "SCT", "NIR"]
-
-_ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
-
-
-class ConfigError(Exception):
-    """The configuration cannot be used; the message says where and why."""
-
-
-def _address(value: str) -> str:
-    if not _ADDRESS.match(value):
-        raise ValueError(f"{value!r} is not an email address like name@example.org")
-    return value.lower()
-
-
-Address = Annotated[str, AfterValidator(_address)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class _Secret(_Strict):
@@ -126,67 +111,6 @@ class ImapConfig(_Secret):
     idle_renew_seconds: float = Field(default=600.0, gt=0, lt=1740)
     poll_seconds: float = Field(default=60.0, gt=0)
     timeout: float = Field(default=60.0, gt=0)
-
-
-def _limit(value: str) -> str:
-    from daemon.casework.workdays import TimeLimit
-
-    TimeLimit.parse(value)  # raises ValueError with an example
-    return value
-
-
-Limit = Annotated[str, AfterValidator(_limit)]
-_CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-
-
-def _clock(value: str) -> str:
-    if not _CLOCK.match(value):
-        raise ValueError(f"{value!r} is not a time of day like 09:00")
-    return value
-
-
-ClockTime = Annotated[str, AfterValidator(_clock)]
-Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
-
-
-class StageConfig(_Strict):
-    name: str
-    respond_within: Limit
-    # How long the complainant has to ask for this stage after the previous response.
-    request_within: Limit | None = None
-
-
-class PolicyConfig(_Strict):
-    """The organisation's complaints procedure: acknowledgement and stage time limits."""
-
-    acknowledge: Limit | None = None  # default: ack_within_working_days
-    stages: tuple[StageConfig, ...] = (
-        StageConfig(name="stage 1", respond_within="10 working days"),
-        StageConfig(
-            name="stage 2", respond_within="25 working days", request_within="20 working days"
-        ),
-    )
-    time_limit_months: int = Field(default=12, ge=1)
-
-
-class CalendarConfig(_Strict):
-    opens: ClockTime = "09:00"
-    closes: ClockTime = "17:00"
-    working_days: tuple[Weekday, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri")
-    closures: tuple[date, ...] = ()  # extra closure days, e.g. a Christmas shutdown
-
-    @model_validator(mode="after")
-    def _order(self) -> CalendarConfig:
-        if self.closes <= self.opens:
-            raise ValueError("closes must be after opens")
-        return self
-
-
-class RemindersConfig(_Strict):
-    enabled: bool = True
-    at: ClockTime = "08:30"  # local time on working days
-    due_within_working_days: int = Field(default=2, ge=0)
-    manager: Address | None = None  # receives an overdue notice per case
 
 
 class RoutesConfig(_Strict):

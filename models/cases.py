@@ -13,7 +13,14 @@ from models import bulk
 from models.schema import Case, CaseEvent, ImapCursor, Message, Outbox, ReferenceCounter
 
 # Statuses of a case still in the procedure (models.lifecycle moves cases between them).
-OPEN_STATUSES = ("new", "acknowledged", "in_stage", "responded", "referral_pending")
+OPEN_STATUSES = (
+    "new",
+    "acknowledged",
+    "early_resolution",
+    "in_stage",
+    "responded",
+    "referral_pending",
+)
 
 
 def last_uid(session: Session, mailbox: str, uidvalidity: int) -> int:
@@ -366,4 +373,20 @@ def last_event_detail(session: Session, case_id: int, kind: str) -> str | None:
         .where(CaseEvent.case_id == case_id, CaseEvent.kind == kind)
         .order_by(CaseEvent.id.desc())
         .limit(1)
+    )
+
+
+def closed_without_outcome(session: Session, mailbox: str) -> list[Case]:
+    """Complaints closed with a plain #close: their outcome is still to be recorded."""
+    return list(
+        session.scalars(
+            select(Case)
+            .where(
+                Case.mailbox == mailbox,
+                Case.status == "closed",
+                Case.label == "complaint",
+                Case.outcome.is_(None),
+            )
+            .order_by(Case.id)
+        )
     )

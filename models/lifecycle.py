@@ -41,6 +41,8 @@ class StageRule:
     name: str
     respond_within: str  # e.g. "10 working days"
     request_within: str | None = None  # how long the complainant has to ask for this stage
+    handler: str | None = None  # who answers it
+    rights: str | None = None  # what a response at this stage says of the complainant's rights
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,12 @@ class Procedure:
 
     stages: tuple[StageRule, ...]
     due: Callable[[datetime, str], datetime]
+    clock_starts: str = "receipt"  # or "accepted": stage 1 starts at #accept
+    early: StageRule | None = None  # early resolution before stage 1
+    max_extensions: int = 1  # per stage
+    max_extension_days: int = 20
+    final_rights: str = ""
+    same_handler: str = "warn"  # or "hold"
 
     def stage(self, number: int) -> StageRule | None:
         """Stage `number` (1-based), or None beyond the last one."""
@@ -95,7 +103,48 @@ def on_opened(session: Session, case: Case, procedure: Procedure, now: datetime)
     first = procedure.stage(1)
     if case.label not in STAGED_LABELS or case.stage > 0 or first is None:
         return
+    if procedure.clock_starts == "accepted":
+        return  # stage 1 starts when staff establish the nature of the complaint (#accept)
     _start_stage(session, case, 1, first, case.received_at, procedure, now, "candour", "opened")
+
+
+def accept(
+    session: Session, case: Case, procedure: Procedure, at: datetime, actor: str
+) -> str | None:
+    """The nature of the complaint is established: stage 1 starts now (from early
+    resolution too). Returns why not, or None."""
+    first = procedure.stage(1)
+    if is_closed(case):
+        return f"case {case.reference} is {case.status}; reopen it first"
+    if first is None or case.stage > 0:
+        return f"stage {case.stage} is already running"
+    case.early_due_at = None
+    _start_stage(session, case, 1, first, at, procedure, at, actor, "nature established")
+    if case.status in ("new", "acknowledged", "early_resolution"):
+        case.status = "in_stage" if case.acknowledged_at is not None else case.status
+    return None
+
+
+def start_early(
+    session: Session, case: Case, procedure: Procedure, at: datetime, actor: str
+) -> str | None:
+    """Early resolution before stage 1, with its own limit counted from receipt; a running,
+    unanswered stage 1 is stopped (it starts afresh at #accept). Returns why not, or None."""
+    early = procedure.early
+    if early is None:
+        return "this mailbox's procedure has no early resolution"
+    if is_closed(case) or case.stage > 1 or case.responded_at is not None:
+        return "early resolution is only before stage 1 is answered"
+    case.stage, case.stage_started_at, case.stage_due_at = 0, None, None
+    case.early_due_at = procedure.due(case.received_at, early.respond_within)
+    case.status = "early_resolution"
+    if early.handler:
+        case.assigned_to = early.handler
+    detail = f"due {case.early_due_at.isoformat()}" + (
+        f"; {early.handler}" if early.handler else ""
+    )
+    add_event(session, case, at, "early.started", detail, actor=actor)
+    return None
 
 
 def on_automatic_reply_sent(session: Session, case: Case, kind: str, at: datetime) -> None:
@@ -154,7 +203,9 @@ def record_late_acknowledgements(session: Session, mailbox: str, now: datetime) 
     return count
 
 
-def on_staff_response(session: Session, case: Case, at: datetime, procedure: Procedure) -> None:
+def on_staff_response(
+    session: Session, case: Case, at: datetime, procedure: Procedure, responder: str = ""
+) -> None:
     """A staff reply relayed to the complainant answers the current stage.
 
     Sets `responded_at` (the first response of a stage counts; later replies keep it) and
@@ -164,6 +215,7 @@ def on_staff_response(session: Session, case: Case, at: datetime, procedure: Pro
     if is_closed(case) or case.status == "responded":
         return
     case.responded_at = at
+    case.last_responder = responder or case.last_responder
     case.status = "responded"
     timing = "late" if case.stage_due_at is not None and at > case.stage_due_at else "on time"
     detail = f"stage {case.stage} response, {timing}" if case.stage else "response"
@@ -207,10 +259,17 @@ def escalate(
             actor=actor,
         )
     why = "asked for by the complainant" if by_complainant else "by staff"
+    if case.responded_at is None and case.stage_due_at is not None and at > case.stage_due_at:
+        why += f"; stage {case.stage} was not answered in time"
     _start_stage(session, case, case.stage + 1, following, at, procedure, at, actor, why)
     case.status = "in_stage"
     case.responded_at = None
     case.request_due_at = None
+    if following.handler:
+        case.assigned_to = following.handler
+        add_event(
+            session, case, at, "assigned", f"{following.handler} ({following.name})", actor=actor
+        )
     return None
 
 

@@ -124,6 +124,14 @@ class Case(Base):
     automatic_reply: Mapped[str | None] = mapped_column(String(24))
     # A signposted case waits in `referral_pending` for staff to confirm it by this time.
     referral_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # How it ended (upheld, partly-upheld, not-upheld, resolved-early, withdrawn, referred)
+    # and the summary staff gave; who answered the last stage (a different person answers
+    # the next one).
+    outcome: Mapped[str | None] = mapped_column(String(24))
+    outcome_summary: Mapped[str | None] = mapped_column(Text)
+    last_responder: Mapped[str | None] = mapped_column(String(320))
+    # Early resolution before stage 1: when it is due, while the case is in it.
+    early_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Routing and people.
     route: Mapped[str | None] = mapped_column(String(320))
     assigned_to: Mapped[str | None] = mapped_column(String(320))
@@ -247,3 +255,48 @@ class Correction(Base):
     new_label: Mapped[str] = mapped_column(String(32))
     source: Mapped[str] = mapped_column(String(32))  # "email-command" | "imap-folder" | "cli"
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Extension(Base):
+    """A stage's deadline moved, with the reason the complainant was given."""
+
+    __tablename__ = "extension"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
+    stage: Mapped[int] = mapped_column(Integer)
+    working_days: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    old_due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    new_due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(320))
+
+
+class Remedy(Base):
+    """What the organisation did to put things right: apology, explanation, payment..."""
+
+    __tablename__ = "remedy"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    text: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(320))
+
+
+class Lesson(Base):
+    """A lesson or action learnt from a case, with an owner and a due date, chased until done."""
+
+    __tablename__ = "lesson"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    owner: Mapped[str | None] = mapped_column(String(320))
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(320))
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    done_by: Mapped[str | None] = mapped_column(String(320))

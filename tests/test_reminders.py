@@ -129,6 +129,7 @@ def cases(db: Database) -> dict[str, int]:
             status="closed",
             closed_at=closing(9),
             close_reason="closed",
+            outcome="not-upheld",
         ),
         "ack_unsent": add_case(
             db,
@@ -453,3 +454,36 @@ def test_the_review_routes_digest_counts_the_cases_waiting_for_review(
     [digest] = [row for row in outgoing(db) if row.kind == "digest"]
     _, text = body(digest)
     assert "Waiting for a person to check the label: 2 (candour review --mailbox main)" in text
+
+
+def test_a_complaint_closed_without_an_outcome_is_asked_for_it_and_lessons_are_chased(
+    db: Database, config: Config
+) -> None:
+    case_id = add_case(
+        db,
+        "CMP-2026-00020",
+        stage_due_at=closing(10),
+        status="closed",
+        closed_at=closing(9),
+        close_reason="closed",
+    )
+    from models import procedure
+
+    with db.transaction() as session:
+        case = session.get(Case, case_id)
+        assert case is not None
+        procedure.add_lesson(
+            session,
+            case,
+            "Check discharge letters",
+            "ward.manager@example.org",
+            closing(12),
+            closing(9),
+            "sam@example.org",
+        )
+    run_reminders_once(db, config, SettableClock(WEDNESDAY_0831))
+    digests = {row.recipient: body(row)[1] for row in outgoing(db) if row.kind == "digest"}
+    assert "outcome to record" in digests[TEAM]
+    lesson = digests["ward.manager@example.org"]
+    assert "Check discharge letters" in lesson
+    assert "#done L-" in lesson

@@ -13,31 +13,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-
-from sqlalchemy.orm import Session
 
 from classifiers.types import LABELS
-from daemon.casework.desk import Desk
-from daemon.casework.relabel import retriage
-from models import cases, lifecycle
-from models.schema import Case
+from daemon.casework import staff_actions as do
+from daemon.casework.staff_actions import Acting
 
 _COMMAND = re.compile(r"^\s*#([A-Za-z]+)\b[ \t]*(.*?)\s*$")
-_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-# What `#close ARGUMENT` may say, and the status it closes the case with.
-_CLOSE_AS = {"": "closed", "resolved": "closed", "withdrawn": "withdrawn", "referred": "referred"}
-
-
-@dataclass(frozen=True)
-class Acting:
-    """A staff member acting on a case: what every command's `apply` is given."""
-
-    session: Session
-    desk: Desk
-    case: Case
-    staff: str
-    now: datetime
 
 
 @dataclass(frozen=True)
@@ -46,89 +27,12 @@ class CommandSpec:
     usage: str  # as the help shows it, e.g. "#label LABEL"
     help: str
     check: Callable[[str], str | None]  # the argument -> what is wrong with it, or None
-    apply: Callable[[Acting, str], None]
+    apply: Callable[[Acting, str], str | None]  # -> why it could not be done, or None
     private: bool = False  # the reply's text is an internal note
     interim: bool = False  # the reply's text is relayed but does not answer the stage
     # The rest of the command's line is the first line of the reply's text (#note, #interim),
     # not an argument: a one-line "#note called Sam" is a note saying "called Sam".
     text_follows: bool = False
-
-
-def _no_argument(argument: str) -> str | None:
-    return None if not argument else "takes nothing after it: put your text on the next line"
-
-
-def _nothing(acting: Acting, argument: str) -> None:
-    return None
-
-
-def _check_close(argument: str) -> str | None:
-    if argument in _CLOSE_AS:
-        return None
-    return "say #close, #close withdrawn or #close referred"
-
-
-def _close(acting: Acting, argument: str) -> None:
-    reason = _CLOSE_AS[argument]
-    lifecycle.close(acting.session, acting.case, acting.now, reason=reason, actor=acting.staff)
-
-
-def _check_label(argument: str) -> str | None:
-    return None if argument in LABELS else f"not one of {', '.join(LABELS)}"
-
-
-def _label(acting: Acting, argument: str) -> None:
-    retriage(
-        acting.session,
-        acting.desk,
-        acting.case,
-        argument,
-        source="email-command",
-        actor=acting.staff,
-        now=acting.now,
-    )
-
-
-def _reopen(acting: Acting, argument: str) -> None:
-    lifecycle.reopen(acting.session, acting.case, acting.now, actor=acting.staff)
-
-
-def _check_stage(argument: str) -> str | None:
-    if argument.isdigit() and int(argument) >= 1:
-        return None
-    return "give a stage number"
-
-
-def _stage(acting: Acting, argument: str) -> None:
-    case = acting.case
-    if int(argument) != case.stage + 1:
-        problem: str | None = (
-            f"the case is at stage {case.stage}; the next stage is {case.stage + 1}"
-        )
-    else:
-        problem = lifecycle.escalate(
-            acting.session,
-            case,
-            acting.now,
-            acting.desk.procedure,
-            actor=acting.staff,
-            by_complainant=False,
-        )
-    if problem:
-        cases.add_event(
-            acting.session, case, acting.now, "stage.refused", problem, actor=acting.staff
-        )
-
-
-def _check_assign(argument: str) -> str | None:
-    return None if _ADDRESS.match(argument) else "give an email address"
-
-
-def _assign(acting: Acting, argument: str) -> None:
-    acting.case.assigned_to = argument.lower()
-    cases.add_event(
-        acting.session, acting.case, acting.now, "assigned", argument.lower(), actor=acting.staff
-    )
 
 
 COMMANDS: dict[str, CommandSpec] = {
@@ -138,8 +42,8 @@ COMMANDS: dict[str, CommandSpec] = {
             "note",
             "#note",
             "the rest of the message is an internal note: not sent to the complainant",
-            _no_argument,
-            _nothing,
+            do.no_argument,
+            do.nothing,
             private=True,
             text_follows=True,
         ),
@@ -147,32 +51,68 @@ COMMANDS: dict[str, CommandSpec] = {
             "label",
             "#label LABEL",
             f"reclassify and re-route the case (one of: {', '.join(LABELS)})",
-            _check_label,
-            _label,
+            do.check_label,
+            do.label,
+        ),
+        CommandSpec(
+            "early",
+            "#early",
+            "start early resolution, with its own time limit (stage 1 waits for #accept)",
+            do.no_argument,
+            do.early,
+        ),
+        CommandSpec(
+            "accept",
+            "#accept",
+            "the complaint's nature is established: stage 1 starts now",
+            do.no_argument,
+            do.accept,
+        ),
+        CommandSpec(
+            "extend",
+            "#extend N REASON",
+            "move the stage's deadline on N working days; the complainant is told why",
+            do.check_extend,
+            do.extend,
         ),
         CommandSpec(
             "close",
-            "#close",
-            "close the case (#close withdrawn: the complainant withdrew it; #close referred:"
-            " confirm a referral elsewhere)",
-            _check_close,
-            _close,
+            "#close OUTCOME",
+            "close with an outcome: upheld, partly-upheld, not-upheld, resolved-early,"
+            " withdrawn, referred (then a summary)",
+            do.check_close,
+            do.close,
         ),
-        CommandSpec("reopen", "#reopen", "reopen a closed case", _no_argument, _reopen),
-        CommandSpec("stage", "#stage N", "escalate the case to stage N", _check_stage, _stage),
+        CommandSpec("reopen", "#reopen", "reopen a closed case", do.no_argument, do.reopen),
+        CommandSpec("stage", "#stage N", "escalate the case to stage N", do.check_stage, do.stage),
         CommandSpec(
             "assign",
             "#assign ADDRESS",
             "assign the case to a member of staff",
-            _check_assign,
-            _assign,
+            do.check_assign,
+            do.assign,
         ),
+        CommandSpec(
+            "remedy",
+            "#remedy KIND TEXT",
+            "record a remedy: apology, explanation, service-change, payment, other",
+            do.check_remedy,
+            do.remedy,
+        ),
+        CommandSpec(
+            "lesson",
+            "#lesson TEXT",
+            "record a lesson or action (... owner ADDRESS due YYYY-MM-DD), chased until done",
+            do.check_lesson,
+            do.lesson,
+        ),
+        CommandSpec("done", "#done L-N", "a lesson or action is done", do.check_done, do.done),
         CommandSpec(
             "interim",
             "#interim",
             "send the text, but it is not the stage response (the clock keeps running)",
-            _no_argument,
-            _nothing,
+            do.no_argument,
+            do.nothing,
             interim=True,
             text_follows=True,
         ),
@@ -271,7 +211,14 @@ def _misplaced(lines: list[str]) -> list[str]:
     return found
 
 
-def apply_commands(acting: Acting, reply: StaffReply) -> None:
-    """Do what the reply's commands say, in the order given."""
+def apply_commands(acting: Acting, reply: StaffReply) -> list[str]:
+    """Do what the reply's commands say, in the order given; returns what could not be
+    done, each also a `command.refused` case event."""
+    problems = []
     for command in reply.commands:
-        command.spec.apply(acting, command.argument)
+        problem = command.spec.apply(acting, command.argument)
+        if problem:
+            said = f"#{command.name} {command.argument}".strip()
+            acting.event("command.refused", f"{said}: {problem}")
+            problems.append(f"{said}: {problem}")
+    return problems

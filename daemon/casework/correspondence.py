@@ -17,14 +17,15 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from classifiers.types import Classification
-from daemon.casework.commands import HELP, Acting, apply_commands, parse_staff_reply
+from daemon.casework.commands import HELP, StaffReply, apply_commands, parse_staff_reply
 from daemon.casework.desk import Desk, Incoming, queue_mail, queue_staff_mail
 from daemon.casework.escalation import asks_for_escalation
 from daemon.casework.pseudonyms import without_signature
 from daemon.casework.routing import Role, raises_concern, sender_role
+from daemon.casework.staff_actions import Acting
 from daemon.mail.parse import ParsedMessage
 from daemon.mail.values import Outcome, Result
-from models import cases, lifecycle
+from models import cases, lifecycle, procedure
 from models.schema import Case
 
 # Our own staff copies say "----- X wrote -----" above the sender's words: cut there too,
@@ -108,7 +109,11 @@ def _follow_up(
     actor = "complainant" if from_complainant else "other"
     cases.add_event(session, case, now, "followup.received", f"uid {incoming.raw.uid}", actor=actor)
     note = "" if from_complainant else "NOTE: this is not from the case's complainant."
-    if from_complainant and case.status == "responded" and asks_for_escalation(parsed.text):
+    overdue = (
+        case.status == "in_stage" and case.stage_due_at is not None and now > case.stage_due_at
+    )
+    answered_or_late = case.status == "responded" or overdue
+    if from_complainant and answered_or_late and asks_for_escalation(parsed.text):
         problem = lifecycle.escalate(
             session, case, now, desk.procedure, actor="complainant", by_complainant=True
         )
@@ -148,27 +153,31 @@ def _staff_reply(
     mailbox, parsed, uid = desk.mailbox, incoming.parsed, incoming.raw.uid
     reply = parse_staff_reply(staff_text(parsed))
     staff = parsed.sender
-    desk.record(session, incoming, Outcome.STAFF, case, "; ".join(reply.errors) or None, now)
-    if reply.errors:
-        problems = "; ".join(reply.errors)
+    errors = [*reply.errors, *_same_handler(session, desk, case, reply, staff, now)]
+    desk.record(session, incoming, Outcome.STAFF, case, "; ".join(errors) or None, now)
+    if errors:
+        problems = "; ".join(errors)
         cases.add_event(session, case, now, "staff.reply_rejected", problems, actor=staff)
         error = desk.letter(
             "staff_error",
             case=case,
             recipient=staff,
-            context={"errors": list(reply.errors), "help": HELP},
+            context={"errors": errors, "help": HELP},
             now=now,
             in_reply_to=parsed.message_id,
         )
         queue_mail(session, mailbox, case, error, now)
         return Result(uid, Outcome.STAFF, case.reference, f"rejected: {problems}")
-    apply_commands(Acting(session, desk, case, staff, now), reply)
-    if reply.relay:
-        _relay(session, desk, case, reply.text, parsed, now)
-        if not reply.interim:
-            lifecycle.on_staff_response(session, case, now, desk.procedure)
-        return Result(uid, Outcome.STAFF, case.reference, "relayed")
+    refused = apply_commands(Acting(session, desk, case, staff, now), reply)
     done = [f"#{c.name} {c.argument}".strip() for c in reply.commands]
+    if reply.relay:
+        _relay(session, desk, case, reply.text, parsed, now, rights=not reply.interim)
+        if not reply.interim:
+            lifecycle.on_staff_response(session, case, now, desk.procedure, staff)
+        if refused:
+            why = "your words were sent, but not every command could be done."
+            _tell_staff(session, desk, case, parsed, why, done, now, refused, relayed=True)
+        return Result(uid, Outcome.STAFF, case.reference, "relayed")
     if reply.is_note and reply.text:
         cases.add_event(session, case, now, "note", reply.text, actor=staff)
         why = "it is an internal note (#note)."
@@ -177,8 +186,22 @@ def _staff_reply(
     else:
         cases.add_event(session, case, now, "staff.reply_empty", "", actor=staff)
         why = "it held no text of yours above the quoted mail."
-    _tell_staff(session, desk, case, parsed, why, done, now)
+    _tell_staff(session, desk, case, parsed, why, done, now, refused)
     return Result(uid, Outcome.STAFF, case.reference, "note" if reply.is_note else "commands")
+
+
+def _same_handler(
+    session: Session, desk: Desk, case: Case, reply: StaffReply, staff: str, now: datetime
+) -> list[str]:
+    """A response at stage N from whoever answered stage N-1: held (an error) or, by default,
+    relayed with a `stage.same_handler` event, as the mailbox's procedure says."""
+    if not (reply.relay and not reply.interim and case.stage >= 2 and case.last_responder == staff):
+        return []
+    said = f"{staff} answered stage {case.stage - 1}; the procedure asks someone else to answer"
+    if desk.procedure.same_handler == "hold":
+        return [f"{said} stage {case.stage} ({desk.procedure.stage_name(case.stage)})"]
+    cases.add_event(session, case, now, "stage.same_handler", said, actor=staff)
+    return []
 
 
 def _tell_staff(
@@ -189,13 +212,15 @@ def _tell_staff(
     why: str,
     done: list[str],
     now: datetime,
+    refused: list[str] | None = None,
+    relayed: bool = False,
 ) -> None:
-    """Answer a member of staff whose message was not relayed, saying why."""
+    """Answer a member of staff whose message was not relayed (or not wholly done), saying why."""
     receipt = desk.letter(
         "staff_receipt",
         case=case,
         recipient=parsed.sender,
-        context={"why": why, "done": done},
+        context={"why": why, "done": done, "refused": refused or [], "relayed": relayed},
         now=now,
         in_reply_to=parsed.message_id,
     )
@@ -203,9 +228,16 @@ def _tell_staff(
 
 
 def _relay(
-    session: Session, desk: Desk, case: Case, text: str, parsed: ParsedMessage, now: datetime
+    session: Session,
+    desk: Desk,
+    case: Case,
+    text: str,
+    parsed: ParsedMessage,
+    now: datetime,
+    rights: bool,
 ) -> None:
-    """Send the staff member's words to the complainant, threaded to their last message."""
+    """Send the staff member's words to the complainant, threaded to their last message;
+    a stage's response (`rights`) ends with what the complainant may do next."""
     mailbox = desk.mailbox
     recipient = desk.complainant_address(case)
     last = cases.last_from(session, case, case.complainant)
@@ -218,6 +250,7 @@ def _relay(
             "subject": re_subject(case.subject),
             "text": text,
             "signature": staff_name if mailbox.show_staff_identity else "Complaints team",
+            "rights": procedure.rights(desk.procedure, case.stage) if rights and case.stage else "",
         },
         now=now,
         in_reply_to=last,

@@ -30,9 +30,20 @@ def acknowledgement_limit(mailbox: MailboxConfig) -> TimeLimit:
 
 def procedure_for(mailbox: MailboxConfig, calendar: WorkingCalendar) -> Procedure:
     """The mailbox's stages (`[mailbox.policy]`), counted on its working calendar."""
+    policy = mailbox.policy
+    early = policy.early_resolution
     return Procedure(
         stages=tuple(
-            StageRule(s.name, s.respond_within, s.request_within) for s in mailbox.policy.stages
+            StageRule(s.name, s.respond_within, s.request_within, s.handler, s.rights)
+            for s in policy.stages
         ),
         due=lambda start, limit: calendar.due(start, TimeLimit.parse(limit)),
+        clock_starts=policy.clock_starts,
+        early=StageRule("early resolution", early.respond_within, None, early.handler)
+        if early
+        else None,
+        max_extensions=policy.max_extensions_per_stage,
+        max_extension_days=policy.max_extension_working_days,
+        final_rights=policy.final_rights,
+        same_handler=policy.same_handler,
     )

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from daemon.casework.desk import Desk, queue_staff_mail
 from daemon.casework.workdays import WorkingCalendar
 from daemon.config import MailboxConfig
-from models import cases, outbox
+from models import cases, outbox, procedure
 from models.cases import OPEN_STATUSES
 from models.lifecycle import Procedure
 from models.schema import Case
@@ -47,22 +47,29 @@ class Deadline:
     assigned_to: str | None
     stage: int
     stage_name: str
-    what: str  # "acknowledgement" | "stage" | "referral"
+    what: str  # "acknowledgement" | "stage" | "referral" | "early" | "outcome" | "lesson"
     due_at: datetime  # UTC
     working_days_left: int  # 0 on its last day; negative: working days overdue
     overdue: bool
+    lesson: str = ""  # "L-12 the lesson" for what == "lesson"
 
     @property
     def key_part(self) -> str:
         """The once_key part naming what is overdue: the stage number, "ack" or "referral"."""
-        return {"acknowledgement": "ack", "referral": "referral"}.get(self.what, str(self.stage))
+        if self.what == "lesson":
+            return self.lesson.split(" ", 1)[0]
+        return {"acknowledgement": "ack"}.get(
+            self.what, self.what if self.what != "stage" else str(self.stage)
+        )
 
     @property
     def description(self) -> str:
         if self.what == "acknowledgement":
             return "acknowledgement"
-        if self.what == "referral":
-            return "referral to confirm (#close referred, or #label complaint)"
+        if self.what in _DESCRIPTIONS:
+            return _DESCRIPTIONS[self.what]
+        if self.what == "lesson":
+            return f"lesson {self.lesson} (#done {self.lesson.split(' ', 1)[0]})"
         plain = f"stage {self.stage} response"
         named = self.stage_name and self.stage_name != f"stage {self.stage}"
         return f"{plain} ({self.stage_name})" if named else plain
@@ -77,6 +84,59 @@ class Deadline:
         return f"overdue by {days} {unit}" if days else "overdue (today)"
 
 
+_DESCRIPTIONS = {
+    "referral": "referral to confirm (#close referred, or #label complaint)",
+    "early": "early resolution (#close resolved-early, or #accept for stage 1)",
+    "outcome": "outcome to record (#close upheld, partly-upheld or not-upheld)",
+}
+
+
+def _deadline(
+    case: Case,
+    procedure: Procedure,
+    calendar: WorkingCalendar,
+    now: datetime,
+    what: str,
+    due_at: datetime,
+    route: str | None = None,
+    lesson: str = "",
+) -> Deadline:
+    overdue = now >= due_at
+    days = calendar.working_days_between(now, due_at)
+    return Deadline(
+        case_id=case.id,
+        reference=case.reference,
+        label=case.label,
+        status=case.status,
+        route=route or case.route,
+        assigned_to=case.assigned_to,
+        stage=case.stage,
+        stage_name=procedure.stage_name(case.stage),
+        what=what,
+        due_at=due_at,
+        # An hours-based limit can fall after closing time: never "-1 left".
+        working_days_left=min(days, 0) if overdue else max(days, 0),
+        overdue=overdue,
+        lesson=lesson,
+    )
+
+
+def procedure_deadlines(session: Session, desk: Desk, now: datetime) -> list[Deadline]:
+    """What the procedure still asks of staff besides the open cases' deadlines: lessons
+    not done (in their owner's digest) and outcomes not recorded on closed complaints."""
+    found = []
+    for lesson, case in procedure.open_lessons(session, desk.mailbox.name):
+        due = lesson.due_at or lesson.created_at
+        text = f"L-{lesson.id} {lesson.text}"
+        found.append(
+            _deadline(case, desk.procedure, desk.calendar, now, "lesson", due, lesson.owner, text)
+        )
+    for case in cases.closed_without_outcome(session, desk.mailbox.name):
+        due = case.closed_at or now
+        found.append(_deadline(case, desk.procedure, desk.calendar, now, "outcome", due))
+    return found
+
+
 def running_deadlines(
     case: Case, procedure: Procedure, calendar: WorkingCalendar, now: datetime
 ) -> list[Deadline]:
@@ -88,29 +148,11 @@ def running_deadlines(
         found.append(("acknowledgement", case.ack_due_at))
     if case.status == "referral_pending" and case.referral_due_at is not None:
         found.append(("referral", case.referral_due_at))
+    if case.status == "early_resolution" and case.early_due_at is not None:
+        found.append(("early", case.early_due_at))
     if case.stage > 0 and case.stage_due_at is not None and case.responded_at is None:
         found.append(("stage", case.stage_due_at))
-    deadlines = []
-    for what, due_at in found:
-        overdue = now >= due_at
-        days = calendar.working_days_between(now, due_at)
-        deadlines.append(
-            Deadline(
-                case_id=case.id,
-                reference=case.reference,
-                label=case.label,
-                status=case.status,
-                route=case.route,
-                assigned_to=case.assigned_to,
-                stage=case.stage,
-                stage_name=procedure.stage_name(case.stage),
-                what=what,
-                due_at=due_at,
-                # An hours-based limit can fall after closing time: never "-1 left".
-                working_days_left=min(days, 0) if overdue else max(days, 0),
-                overdue=overdue,
-            )
-        )
+    deadlines = [_deadline(case, procedure, calendar, now, what, due) for what, due in found]
     return deadlines
 
 
@@ -135,13 +177,12 @@ def queue_reminders(session: Session, desk: Desk, now: datetime) -> list[str]:
         return []
     horizon = mailbox.reminders.due_within_working_days
     found = {case.id: case for case in cases.open_cases(session, mailbox.name)}
+    every = [d for c in found.values() for d in running_deadlines(c, desk.procedure, calendar, now)]
+    every += procedure_deadlines(session, desk, now)
+    found.update({c.id: c for c in cases.closed_without_outcome(session, mailbox.name)})
+    found.update({case.id: case for _, case in procedure.open_lessons(session, mailbox.name)})
     listed = sorted(
-        (
-            deadline
-            for case in found.values()
-            for deadline in running_deadlines(case, desk.procedure, calendar, now)
-            if deadline.overdue or deadline.working_days_left <= horizon
-        ),
+        (d for d in every if d.overdue or d.working_days_left <= horizon),
         key=lambda d: (d.due_at, d.case_id),
     )
     queued = _digests(session, desk, listed, now)

@@ -23,7 +23,7 @@ from daemon.cli.support import (
     fail,
     load_or_fail,
 )
-from daemon.cli.views import case_summary, iso
+from daemon.cli.views import case_record, case_summary, iso
 from daemon.config import ConfigError
 
 # The database layer (SQLAlchemy, ~0.4 s to import) is imported inside the commands that
@@ -135,8 +135,9 @@ def cases_list(
 @cases_group.command("show")
 @config_option
 @click.argument("reference")
-def cases_show(config_path: Path, reference: str) -> None:
-    """Show one case and its history."""
+@click.option("--json", "as_json", is_flag=True, help="One JSON object, history included.")
+def cases_show(config_path: Path, reference: str, as_json: bool) -> None:
+    """Show one case: what the procedure recorded, and its history (who did what, when)."""
     from models import cases
 
     config = load_or_fail(config_path)
@@ -144,11 +145,20 @@ def cases_show(config_path: Path, reference: str) -> None:
         case = cases.case_by_reference(session, reference)
         if case is None:
             fail(f"no case {reference}", 1)
-        for key, value in case_summary(case).items():
+        record = case_record(session, case)
+        events = cases.case_events(session, case.id)
+        if as_json:
+            history = [
+                {"at": iso(e.at), "kind": e.kind, "actor": e.actor, "detail": e.detail}
+                for e in events
+            ]
+            click.echo(json.dumps({**record, "subject": case.subject, "history": history}))
+            return
+        for key, value in record.items():
             click.echo(f"{key:>16}: {value}")
         click.echo(f"{'subject':>16}: {case.subject}")
         click.echo("\nhistory:")
-        for event in cases.case_events(session, case.id):
+        for event in events:
             click.echo(
                 f"  {event.at.isoformat()}  {event.kind:<26} {event.actor:<12} {event.detail}"
             )
