@@ -53,6 +53,8 @@ class Procedure:
 
     stages: tuple[StageRule, ...]
     due: Callable[[datetime, str], datetime]
+    # A deadline moved on by N working days (an extension), on the same calendar.
+    later_by: Callable[[datetime, int], datetime]
     clock_starts: str = "receipt"  # or "accepted": stage 1 starts at #accept
     early: StageRule | None = None  # early resolution before stage 1
     max_extensions: int = 1  # per stage
@@ -121,7 +123,7 @@ def accept(
     case.early_due_at = None
     _start_stage(session, case, 1, first, at, procedure, at, actor, "nature established")
     if case.status in ("new", "acknowledged", "early_resolution"):
-        case.status = "in_stage" if case.acknowledged_at is not None else case.status
+        case.status = "in_stage" if case.acknowledged_at is not None else "new"
     return None
 
 

@@ -63,7 +63,7 @@ def extend(
     if used >= procedure.max_extensions:
         return f"stage {case.stage} has had {used} extension(s), the procedure's limit"
     old = case.stage_due_at
-    case.stage_due_at = procedure.due(old, f"{days} working days")
+    case.stage_due_at = procedure.later_by(old, days)
     session.add(
         Extension(
             case_id=case.id,

@@ -110,7 +110,11 @@ def _follow_up(
     cases.add_event(session, case, now, "followup.received", f"uid {incoming.raw.uid}", actor=actor)
     note = "" if from_complainant else "NOTE: this is not from the case's complainant."
     overdue = (
-        case.status == "in_stage" and case.stage_due_at is not None and now > case.stage_due_at
+        case.stage > 0
+        and case.responded_at is None
+        and case.stage_due_at is not None
+        and now > case.stage_due_at
+        and not lifecycle.is_closed(case)
     )
     answered_or_late = case.status == "responded" or overdue
     if from_complainant and answered_or_late and asks_for_escalation(parsed.text):

@@ -38,6 +38,7 @@ def procedure_for(mailbox: MailboxConfig, calendar: WorkingCalendar) -> Procedur
             for s in policy.stages
         ),
         due=lambda start, limit: calendar.due(start, TimeLimit.parse(limit)),
+        later_by=calendar.later_by,
         clock_starts=policy.clock_starts,
         early=StageRule("early resolution", early.respond_within, None, early.handler)
         if early

@@ -136,6 +136,14 @@ class WorkingCalendar:
             self._nth_after[(start, days)] = day
         return self._at(day, self.closes).astimezone(UTC)
 
+    def later_by(self, deadline: datetime, days: int) -> datetime:
+        """`deadline` moved on by `days` working days: closing time on the `days`th working
+        day after the deadline's own day (an extension), in UTC."""
+        day = deadline.astimezone(self.zone).date()
+        for _ in range(days):
+            day = self.next_working_day(day)
+        return self._at(day, self.closes).astimezone(UTC)
+
     def due(self, received: datetime, limit: TimeLimit) -> datetime:
         """The instant (UTC) a limit counted from `received` runs out."""
         if received.tzinfo is None:
