@@ -7,8 +7,11 @@ and early resolution, `[mailbox.calendar]` (when the office is open) and
 from __future__ import annotations
 
 import re
+import tomllib
 from datetime import date
-from typing import Annotated, Literal
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -72,8 +75,35 @@ class EarlyResolutionConfig(Strict):
     handler: Address | None = None
 
 
+PRESETS = Path(str(resources.files("daemon") / "presets"))
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESETS.glob("*.toml"))
+
+
+def _with_preset(data: Any) -> Any:
+    """`preset = NAME` fills the policy from daemon/presets/NAME.toml; keys the file sets
+    itself win. Raises ValueError naming the presets there are."""
+    if not isinstance(data, dict) or "preset" not in data:
+        return data
+    name = data["preset"]
+    path = PRESETS / f"{name}.toml"
+    if not isinstance(name, str) or not path.is_file():
+        raise ValueError(f"unknown preset {name!r}; there are: {', '.join(preset_names())}")
+    return {**tomllib.loads(path.read_text(encoding="utf-8")), **data}
+
+
 class PolicyConfig(Strict):
     """The organisation's complaints procedure: acknowledgement and stage time limits."""
+
+    # One of daemon/presets/*.toml: a published procedure this one starts from.
+    preset: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data: Any) -> Any:
+        return _with_preset(data)
 
     acknowledge: Limit | None = None  # default: ack_within_working_days
     # When stage 1's clock starts: on receipt, or when staff establish the nature of the

@@ -100,10 +100,11 @@ class Setup:
         client.login(self.user, "secret")
         return client
 
-    def append(self, raw: bytes, folder: str = "INBOX") -> None:
+    def append(self, raw: bytes, folder: str = "INBOX", when: datetime | None = None) -> None:
+        """APPEND `raw`; `when` sets its INTERNALDATE (when it reached the mailbox)."""
         client = self.imap()
         try:
-            client.append(folder, raw)
+            client.append(folder, raw, msg_time=when)
         finally:
             client.logout()
 

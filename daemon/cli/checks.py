@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from daemon.cli.support import EXIT_CONFIG, config_option, fail, load_or_fail
-from daemon.config import Config, ConfigError
+from daemon.config import Config, ConfigError, MailboxConfig
 
 
 def state_dir_problem(path: Path) -> str | None:
@@ -52,6 +52,32 @@ def warnings(config: Config) -> list[str]:
                 "replies to case addresses are treated as the public's"
             )
     return found
+
+
+def _explain(mailbox: MailboxConfig) -> list[str]:
+    """The mailbox's complaints procedure in words, as check-config --explain prints it."""
+    policy = mailbox.policy
+    lines = [
+        f"mailbox {mailbox.name}" + (f" (preset {policy.preset})" if policy.preset else "") + ":",
+        f"  acknowledge within {mailbox.acknowledge_limit}",
+    ]
+    if policy.early_resolution:
+        lines.append(
+            f"  early resolution (#early): within {policy.early_resolution.respond_within}"
+        )
+    start = "from receipt" if policy.clock_starts == "receipt" else "from #accept"
+    for number, stage in enumerate(policy.stages, start=1):
+        asked = f", asked for within {stage.request_within}" if stage.request_within else ""
+        who = f", answered by {stage.handler}" if stage.handler else ""
+        since = f" {start}" if number == 1 else " from the request"
+        lines.append(f"  {stage.name}: respond within {stage.respond_within}{since}{asked}{who}")
+    lines.append(
+        f"  extensions: {policy.max_extensions_per_stage} per stage, at most "
+        f"{policy.max_extension_working_days} working days each"
+    )
+    lines.append(f"  after the last stage: {policy.final_rights}")
+    lines.append(f"  complaints normally made within {policy.time_limit_months} months")
+    return lines
 
 
 def problems(config: Config) -> list[str]:
@@ -110,7 +136,8 @@ def connections(config: Config) -> list[tuple[bool, str]]:
 @click.command("check-config")
 @config_option
 @click.option("--connect", is_flag=True, help="Also open the database and log in to IMAP and SMTP.")
-def check_config(config_path: Path, connect: bool) -> None:
+@click.option("--explain", is_flag=True, help="Also say each mailbox's procedure in words.")
+def check_config(config_path: Path, connect: bool, explain: bool) -> None:
     """Validate the configuration, the secrets it names and the state directory."""
     config = load_or_fail(config_path)
     found = problems(config)
@@ -120,6 +147,8 @@ def check_config(config_path: Path, connect: bool) -> None:
         )
     for warning in warnings(config):
         click.echo(f"{config_path}: warning: {warning}")
+    for mailbox in config.mailbox if explain else ():
+        click.echo("\n".join(_explain(mailbox)))
     failed = False
     if connect:
         for ok, line in connections(config):
