@@ -112,3 +112,44 @@ def test_a_published_procedure_from_first_email_to_final_response(
     assert rights in final.replace("\n", " ")
     kinds = {event["kind"] for event in record["history"]}
     assert {"stage.extended", "outcome", "remedy", "lesson", "case.closed"} <= kinds
+
+
+@pytest.mark.parametrize(
+    "preset", ["childrens-services-company", "community-interest-company", "homelessness-charity"]
+)
+def test_early_resolution_then_resolved_early(setup: Setup, preset: str) -> None:
+    _configure(setup, f'{ROUTES}[mailbox.policy]\npreset = "{preset}"\n')
+    raw, _ = make_mail(sender=f"Jane <{JANE}>", subject="Complaint", body="I want to complain.")
+    setup.append(raw, when=RECEIVED)
+    _run(setup)
+    _staff(setup, "#early")
+    case = _case(setup)
+    assert (case["status"], case["stage"]) == ("early_resolution", 0)
+    assert case["early_due_at"] == at(11, 23)  # 5 working days after Mon 16 Nov
+    _staff(setup, "#close resolved-early\nDear Jane, as we agreed on the phone, it is sorted.")
+    case = _case(setup)
+    assert (case["status"], case["outcome"]) == ("closed", "resolved-early")
+    assert "as we agreed on the phone" in _body(_msg(_to(setup, JANE)[-1]))
+
+
+def test_an_overdue_stage_goes_to_the_next_stages_handler(setup: Setup) -> None:
+    stages = (
+        '{ name = "stage 1", respond_within = "10 working days" },\n'
+        '{ name = "stage 2", respond_within = "25 working days", '
+        'request_within = "20 working days", handler = "investigator@example.org" },'
+    )
+    policy = f'[mailbox.policy]\npreset = "childrens-services-company"\nstages = [\n{stages}\n]\n'
+    _configure(setup, ROUTES + policy)
+    raw, _ = make_mail(sender=f"Jane <{JANE}>", subject="Complaint", body="I want to complain.")
+    setup.append(raw, when=RECEIVED)
+    _run(setup)
+    reference = str(_case(setup)["reference"])
+    assert _case(setup)["stage_due_at"] == at(11, 30)  # overdue by now (Dec 2026)
+    asked = "Nobody has answered my complaint. I want it escalated to stage 2."
+    setup.append(make_mail(sender=JANE, subject=f"Re: Complaint [{reference}]", body=asked)[0])
+    _run(setup)
+    case = _case(setup)
+    assert (case["stage"], case["handler"]) == (2, "investigator@example.org")
+    assert _to(setup, "investigator@example.org")  # the request reached the new handler
+    history = setup.cli("cases", "show", reference).stdout
+    assert "stage 1 was not answered in time" in history
