@@ -149,6 +149,8 @@ class MailboxConfig(_Strict):
     staff_addresses: tuple[Address, ...] = ()
     # Show staff names/addresses to complainants in relayed replies (default: hidden).
     show_staff_identity: bool = False
+    # Web forms: the name of the body's field holding the person's address ("Email: ...").
+    form_email_field: str | None = None
     # Pseudonymous community mailbox: cases are known by the member's username.
     pseudonymous: bool = False
     pseudonym_pattern: str = r"(?im)^\s*user\s*-?\s*name\s*[:\-–]\s*([A-Za-z0-9_.\-]{2,40})\s*$"

@@ -9,6 +9,7 @@ import pytest
 from daemon.mail.automatic import automatic_reason
 from daemon.mail.parse import parse_message
 from replies.policy import automatic_reply_decision, deliverable
+from tests.conftest import make_mail
 
 OWN = frozenset({"complaints@example.org"})
 
@@ -52,7 +53,7 @@ def test_machine_markers(extra: str, reason: str) -> None:
     [
         ("MAILER-DAEMON@mx.example.net", "Undelivered Mail Returned to Sender", "daemon-sender"),
         ("postmaster@example.net", "Delivery report", "daemon-sender"),
-        ("no-reply@shop.example", "Your order", "daemon-sender"),
+        ("no-reply@shop.example", "Your order", None),  # a web form's sender: see intake
         ("complaints@example.org", "Copy", "own-address"),
         ("pat@example.net", "Automatic reply: Re: your letter", "auto-reply-subject"),
         ("pat@example.net", "Out of Office: back Monday", "auto-reply-subject"),
@@ -133,3 +134,20 @@ def test_deliverable_addresses() -> None:
     assert not deliverable("big bug bb@bug.com")
     assert not deliverable("x@localhost")
     assert not deliverable("")
+
+
+@pytest.mark.parametrize(
+    ("reply_to", "body", "expected"),
+    [
+        ("Jo Bloggs <jo@example.net>", "Complaint from the web form: nobody called.", None),
+        (None, "Name: Jo\nEmail: jo@example.net\nComplaint: nobody called.", None),
+        ("no-reply@forms.example", "Your message could not be delivered.", "no-reply-sender"),
+        (None, "Your mail could not be delivered: the mailbox is full.", "no-reply-sender"),
+    ],
+)
+def test_a_no_reply_sender_is_a_machine_only_when_the_message_says_so(
+    reply_to: str | None, body: str, expected: str | None
+) -> None:
+    headers = {"Reply-To": reply_to} if reply_to else {}
+    raw, _ = make_mail(sender="Web form <no-reply@forms.example>", body=body, headers=headers)
+    assert automatic_reason(parse_message(raw), OWN) == expected

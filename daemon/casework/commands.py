@@ -108,6 +108,13 @@ COMMANDS: dict[str, CommandSpec] = {
         ),
         CommandSpec("done", "#done L-N", "a lesson or action is done", do.check_done, do.done),
         CommandSpec(
+            "waive",
+            "#waive time-limit WHY",
+            "accept a complaint made after the policy's time limit, saying why",
+            do.check_waive,
+            do.waive,
+        ),
+        CommandSpec(
             "interim",
             "#interim",
             "send the text, but it is not the stage response (the clock keeps running)",

@@ -205,6 +205,22 @@ def lesson(acting: Acting, argument: str) -> str | None:
     return None
 
 
+def check_waive(argument: str) -> str | None:
+    what, _, reason = argument.partition(" ")
+    if what == "time-limit" and reason.strip():
+        return None
+    return "say what and why, e.g. #waive time-limit she only learnt of it last month"
+
+
+def waive(acting: Acting, argument: str) -> str | None:
+    case = acting.case
+    if "time_limit" not in case.flag_names:
+        return "the case is not flagged time_limit"
+    case.flags = ",".join(f for f in case.flag_names if f != "time_limit")
+    acting.event("time_limit.waived", argument.partition(" ")[2].strip())
+    return None
+
+
 def check_done(argument: str) -> str | None:
     return None if _LESSON_ID.match(argument) else "give the lesson's number, e.g. #done L-12"
 

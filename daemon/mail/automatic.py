@@ -14,9 +14,36 @@ from daemon.mail.parse import ParsedMessage
 
 _DAEMON_LOCALPARTS = re.compile(
     r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon|bounces?|bounce[-+].*|"
-    r"no-?reply|do-?not-?reply|donotreply|noreply[-+].*|listserv|majordomo|.*-request|"
-    r"owner-.*|.*-owner|.*-bounces?)$"
+    r"listserv|majordomo|.*-request|owner-.*|.*-owner|.*-bounces?)$"
 )
+# A no-reply sender is not a machine by that alone: web forms send a person's complaint
+# from one (the person's address in Reply-To or in the body). Never answered, though.
+_NO_REPLY_LOCALPARTS = re.compile(r"^(no-?reply|do-?not-?reply|donotreply|noreply[-+].*)$")
+
+
+# What a delivery failure says in its body, whatever its headers (some carry none of RFC 3464).
+_FAILURE_TEXT = re.compile(
+    r"could not be delivered|undeliverable|delivery (?:has )?failed|not be delivered|"
+    r"mailbox (?:is )?(?:full|unavailable)|user unknown|address rejected|permanent error",
+    re.IGNORECASE,
+)
+
+
+def _machine_no_reply(message: ParsedMessage) -> bool:
+    """A no-reply sender's message is a machine's when nothing in it points to a person:
+    its Reply-To is no-reply too (or absent and it reads like a delivery failure)."""
+    if message.reply_to and not is_no_reply(message.reply_to):
+        return False  # a web form: the person's address is the Reply-To
+    if message.reply_to:
+        return True
+    return bool(_FAILURE_TEXT.search(message.text[:5_000]))
+
+
+def is_no_reply(address: str) -> bool:
+    """Whether mail to `address` would go nowhere (noreply@, do-not-reply@...)."""
+    return bool(_NO_REPLY_LOCALPARTS.match(address.split("@", 1)[0].lower()))
+
+
 _SUBJECT = re.compile(
     r"^\s*(\[?auto(matic)?[ -]?(reply|response|answer|antwort|respons)\]?|auto:|"
     r"out of (the )?office|abwesenheitsnotiz|r[ée]ponse automatique|"
@@ -84,6 +111,8 @@ def automatic_reason(message: ParsedMessage, own_addresses: frozenset[str]) -> s
     localpart = message.sender.split("@", 1)[0]
     if message.sender and _DAEMON_LOCALPARTS.match(localpart):
         return "daemon-sender"
+    if message.sender and is_no_reply(message.sender) and _machine_no_reply(message):
+        return "no-reply-sender"
 
     for loop in message.header("x-loop"):
         if any(addr in loop.lower() for addr in own_addresses):

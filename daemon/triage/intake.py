@@ -10,20 +10,24 @@ of .eml files.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 
 from classifiers.config import ClassifierConfig
 from classifiers.types import Classification
 from daemon.casework.pseudonyms import find_username
 from daemon.casework.routing import Route, route_for
+from daemon.casework.time_limits import stale_events
 from daemon.config import MailboxConfig
+from daemon.mail.automatic import is_no_reply
 from daemon.mail.parse import ParsedMessage
 from daemon.triage.gate import Screened, screen
 from replies.policy import ReplyDecision, automatic_reply_decision
 
 ADDRESS_MAX = 320  # the complainant column's length
+_ADDRESS = r"[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+"
 
 
 @dataclass(frozen=True)
@@ -37,13 +41,20 @@ class IntakeDecision:
     reply_template: str  # acknowledgement, thanks or signpost_<label>
     reply: ReplyDecision  # whether it is sent, and why (not)
     screened: Screened  # what the gate made of the classification, and why
+    stale_since: date | None = None  # the latest event it names, when past the time limit
 
 
-def reply_address(parsed: ParsedMessage, own: frozenset[str]) -> str:
-    """Where replies to this sender go: Reply-To when it is someone else, else From."""
-    if parsed.reply_to and parsed.reply_to not in own:
+def reply_address(parsed: ParsedMessage, own: frozenset[str], form_field: str | None = None) -> str:
+    """Where replies to this sender go: Reply-To when it is someone else, else the address
+    a web form put in the body (`form_email_field`), else From; "" when From is a no-reply
+    address and there is nothing else (an anonymous complaint: recorded, never answered)."""
+    if parsed.reply_to and parsed.reply_to not in own and not is_no_reply(parsed.reply_to):
         return parsed.reply_to
-    return parsed.sender
+    if form_field:
+        match = re.search(rf"(?im)^\s*{re.escape(form_field)}\s*:\s*({_ADDRESS})\s*$", parsed.text)
+        if match:
+            return match.group(1).lower()
+    return "" if is_no_reply(parsed.sender) else parsed.sender
 
 
 def pseudonym_of(
@@ -65,12 +76,14 @@ def decide(
     registry: Mapping[str, str],
     replies_today: Mapping[str, int],
     age: timedelta,
+    received: datetime | None = None,
 ) -> IntakeDecision:
     """How to open a case for `parsed`. `replies_today` counts the automatic replies sent
     to each address in the last 24 hours; `age` is how long ago the message arrived."""
     pseudonym = pseudonym_of(parsed, mailbox, registry)
     no_pseudonym = mailbox.pseudonymous and pseudonym is None
-    complainant = reply_address(parsed, mailbox.own_addresses)[:ADDRESS_MAX]
+    complainant = reply_address(parsed, mailbox.own_addresses, mailbox.form_email_field)
+    complainant = complainant[:ADDRESS_MAX]
     reply = automatic_reply_decision(
         automatic=None,
         is_new_case=True,
@@ -82,12 +95,22 @@ def decide(
         max_age=timedelta(days=mailbox.acknowledge_max_age_days),
     )
     screened = screen(classification, settings, mailbox.language_set)
+    stale = (
+        stale_events(parsed.text, received, mailbox.policy.time_limit_months)
+        if received is not None and screened.label == "complaint"
+        else None
+    )
     return IntakeDecision(
         complainant=complainant,
         pseudonym=pseudonym,
         label=screened.label,
         needs_review=screened.needs_review or no_pseudonym,
-        flags=(*screened.aspects, *(("no-pseudonym",) if no_pseudonym else ())),
+        flags=(
+            *screened.aspects,
+            *(("no-pseudonym",) if no_pseudonym else ()),
+            *(("time_limit",) if stale else ()),
+            *(("anonymous",) if not complainant else ()),
+        ),
         route=route_for(
             screened.label,
             screened.needs_review,
@@ -98,4 +121,5 @@ def decide(
         reply_template=screened.reply,
         reply=reply,
         screened=screened,
+        stale_since=stale,
     )

@@ -55,6 +55,11 @@ def open_case(
     desk.record(session, incoming, Outcome.CREATED, case, None, now)
     cases.add_event(session, case, now, "received", f"uid {raw.uid}", actor="complainant")
     _record_classification(session, case, classification, decision, now)
+    if decision.stale_since is not None:
+        months = mailbox.policy.time_limit_months
+        named = decision.stale_since.isoformat()
+        detail = f"latest event named {named}, over {months} months before receipt"
+        cases.add_event(session, case, now, "time_limit.flagged", detail)
     lifecycle.on_opened(session, case, desk.procedure, now)
     language = classification.language
     _automatic_reply(session, desk, case, parsed, decision, language, now, replies_today)

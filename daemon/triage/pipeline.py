@@ -147,6 +147,7 @@ def open_new_case(arrival: Arrival) -> Result:
         registry=desk.registry,
         replies_today=arrival.replies_today,
         age=arrival.now - incoming.raw.received_at,
+        received=incoming.raw.received_at,
     )
     return open_case(
         arrival.session,
@@ -261,7 +262,9 @@ class Triage:
                 session,
                 name,
                 [
-                    intake.reply_address(p.parsed, self.mailbox.own_addresses)
+                    intake.reply_address(
+                        p.parsed, self.mailbox.own_addresses, self.mailbox.form_email_field
+                    )
                     for p in prepared
                     if p.parsed is not None
                 ],
