@@ -227,12 +227,52 @@ def _build(
         recipients=tuple(addr for _, addr in recipients),
         subject=subject,
         date=_date(msg),
-        text=text.replace("\r\n", "\n").strip(),
+        text=_iso_2022(text).replace("\r\n", "\n").strip(),
         headers=headers,
         attachments=attachments,
         defects=defects,
         content_sha256=hashlib.sha256(raw).hexdigest(),
     )
+
+
+# A run of ISO-2022-JP (7-bit, escape-coded Japanese) that the declared charset did not
+# decode, e.g. when the charset parameter sits on a folded header line a parser missed.
+_ISO_2022 = re.compile(r"\x1b\$[@B].*?(?:\x1b\([BJ]|$)", re.DOTALL)
+
+
+def _iso_2022(text: str) -> str:
+    if "\x1b$" not in text:
+        return text
+    return _ISO_2022.sub(
+        lambda m: m.group(0).encode("ascii", "ignore").decode("iso2022_jp", "replace"), text
+    )
+
+
+def _tnef(msg: email.message.Message) -> tuple[str, tuple[Attachment, ...]]:
+    """The body and attachments inside an Outlook winmail.dat (TNEF), read with tnefparse."""
+    from tnefparse import TNEF
+
+    texts: list[str] = []
+    found: list[Attachment] = []
+    for part in msg.walk():
+        name = (part.get_filename() or "").lower()
+        if part.get_content_type() != "application/ms-tnef" and name != "winmail.dat":
+            continue
+        payload = part.get_payload(decode=True)
+        try:
+            tnef = TNEF(payload if isinstance(payload, bytes) else b"")
+        except Exception:  # noqa: BLE001, S112 - an unreadable winmail.dat stays an attachment
+            continue
+        body = tnef.body or ""
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+        if not text.strip() and getattr(tnef, "htmlbody", None):
+            text = html_to_text(str(tnef.htmlbody))
+        texts.append(text)
+        for attachment in tnef.attachments:
+            data = attachment.data or b""
+            filename = attachment.long_filename() or attachment.name or "unnamed"
+            found.append(Attachment(_decode(filename), "application/octet-stream", len(data)))
+    return "\n".join(t for t in texts if t.strip()), tuple(found)
 
 
 def parse_message(raw: bytes) -> ParsedMessage:
@@ -256,6 +296,11 @@ def parse_message(raw: bytes) -> ParsedMessage:
             for a in parsed.attachments
         )
         defects = tuple(sorted({str(d) for d in parsed.defects_categories}))
+        if any(a.filename.lower() == "winmail.dat" for a in attachments):
+            inside, unpacked = _tnef(msg)
+            if inside.strip() and " ".join(inside.split())[:200] not in " ".join(text.split()):
+                text = "\n".join(t for t in (text, inside) if t.strip())
+            attachments = (*attachments, *unpacked)
         return _build(msg, raw, text, _decode(parsed.subject), attachments, defects)
     except Exception as first:  # noqa: BLE001 - any mail-parser failure falls back to stdlib
         try:
