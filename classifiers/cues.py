@@ -57,6 +57,33 @@ _DATA_REQUEST = re.compile(
 )
 
 
+# Concerns the policies keep apart from complaints and grievances, whoever raises them.
+_CONCERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (
+        "whistleblowing",
+        re.compile(
+            r"\bwhistle-?blow|\bpublic interest disclosure\b|\bprotected disclosure\b|"
+            r"\bspeak(?:ing)? up guardian\b"
+        ),
+    ),
+    (
+        "fraud",
+        re.compile(
+            r"\bfraud|\bembezzl|\bfinancial (?:impropriety|irregularit)|\bbrib(?:e|ery|ed)\b|"
+            r"\b(?:stealing|stole|theft of|misus\w*(?: of)?(?: the)?(?: charity\W?s)?)\s+"
+            r"(?:money|funds|donations)\b|\bfalse (?:expense|mileage) claims?\b|"
+            r"\bfiddl\w* (?:the )?(?:books|accounts|expenses|mileage)\b"
+        ),
+    ),
+)
+
+
+def concerns(text: str) -> tuple[str, ...]:
+    """Whistleblowing and fraud, when the text raises them in so many words."""
+    found = _normalise(text)
+    return tuple(name for name, pattern in _CONCERNS if pattern.search(found))
+
+
 def _normalise(text: str) -> str:
     return " ".join(text.lower().replace("\u2019", "'").split())
 

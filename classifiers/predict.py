@@ -103,7 +103,7 @@ class ModelClassifier:
                     reasons=reasons,
                     complaint_probability=self._probability(row, "complaint"),
                     cues=cues.dissatisfaction(text),
-                    aspects=("data_request",) if asks_data else (),
+                    aspects=(*(("data_request",) if asks_data else ()), *cues.concerns(text)),
                     language=language.detect(text),
                 )
             )

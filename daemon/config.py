@@ -123,6 +123,9 @@ class RoutesConfig(_Strict):
     hr: Address | None = None
     social_care: Address | None = None
     review: Address | None = None
+    # Concerns kept apart from complaints and grievances (the officer who deals with each).
+    whistleblowing: Address | None = None
+    fraud: Address | None = None  # e.g. the Director of Finance
 
     def for_label(self, label: str) -> str | None:
         value: str | None = getattr(self, label, None)

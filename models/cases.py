@@ -213,7 +213,7 @@ def add_event(
     bulk.add(session, CaseEvent, {"at": at, "kind": kind, "detail": detail, "actor": actor}, case)
 
 
-AUTOMATIC_REPLY_KINDS = ("acknowledgement", "thanks", "signpost")
+AUTOMATIC_REPLY_KINDS = ("acknowledgement", "thanks", "signpost", "concern")
 
 
 def replies_sent_since_many(

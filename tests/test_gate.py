@@ -128,3 +128,14 @@ def test_gate_figures_count_against_the_truth() -> None:
     assert (figures.out_of_scope, figures.out_of_scope_signposted) == (2, 1)
     assert figures.to_review == 2
     assert "0/2 (0.0%)" in figures.report()
+
+
+def test_whistleblowing_and_fraud_go_to_their_officer_never_signposted() -> None:
+    staff = screen(c("hr", aspects=("whistleblowing",)), SETTINGS, ENGLISH)
+    assert (staff.label, staff.reply, staff.aspects) == ("hr", "concern", ("whistleblowing",))
+    public = screen(c("complaint", 0.9, 0.9, aspects=("fraud",)), SETTINGS, ENGLISH)
+    assert (public.label, public.reply, public.aspects) == (
+        "complaint",
+        "acknowledgement",
+        ("fraud",),
+    )

@@ -195,7 +195,15 @@ CASES: list[tuple[str, Classification, dict[str, Any], dict[str, int], int, tupl
         {},
         {},
         0,
-        ("", None, False, (), ("complaints-team@example.org",), "acknowledgement", "no-recipient"),
+        (
+            "",
+            None,
+            False,
+            ("anonymous",),  # no address to answer: recorded as an anonymous complaint
+            ("complaints-team@example.org",),
+            "acknowledgement",
+            "no-recipient",
+        ),
     ),
     (
         "member-with-username.eml",

@@ -39,6 +39,8 @@ _ASPECT_ROUTE = {
     "data_request": "data_protection",
     "hr": "hr",
     "social_care": "social_care",
+    "whistleblowing": "whistleblowing",
+    "fraud": "fraud",
 }
 
 

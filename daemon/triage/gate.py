@@ -69,8 +69,10 @@ def screen(c: Classification, settings: ClassifierConfig, languages: frozenset[s
     # A disclosure the safety net found is never answered with a data protection, HR or
     # social care signpost, or a thank-you: the neutral acknowledgement, and the lead's copy.
     disclosure = "safeguarding" in c.flags and c.label in _NOT_FOR_A_DISCLOSURE
-    reply = "acknowledgement" if disclosure else None
-    why = ("safeguarding-flag",) if disclosure else ()
+    # Whistleblowing and fraud go to their officer, never signposted away: the reply says so.
+    concern = c.label != "complaint" and bool({"whistleblowing", "fraud"} & set(aspects))
+    reply = "acknowledgement" if disclosure else "concern" if concern else None
+    why = ("safeguarding-flag",) if disclosure else ("concern",) if concern else ()
     if c.label in OUT_OF_SCOPE:
         threshold = getattr(settings.signpost, c.label)
         if c.confidence < threshold:
