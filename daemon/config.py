@@ -152,6 +152,11 @@ class MailboxConfig(_Strict):
     staff_addresses: tuple[Address, ...] = ()
     # Show staff names/addresses to complainants in relayed replies (default: hidden).
     show_staff_identity: bool = False
+    # Repeat contact: flag a sender who opens more than this many cases in that many days.
+    repeat_contact_cases: int = Field(default=3, ge=1)
+    repeat_contact_days: int = Field(default=7, ge=1)
+    # #restrict without a date: the restriction's review falls this many days later.
+    restriction_review_days: int = Field(default=90, ge=1)
     # Web forms: the name of the body's field holding the person's address ("Email: ...").
     form_email_field: str | None = None
     # Pseudonymous community mailbox: cases are known by the member's username.

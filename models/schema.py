@@ -300,3 +300,21 @@ class Lesson(Base):
     actor: Mapped[str] = mapped_column(String(320))
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     done_by: Mapped[str | None] = mapped_column(String(320))
+
+
+class Restriction(Base):
+    """Contact restricted under the persistent or unacceptable contact procedure: the
+    complainant's repeats are recorded without acknowledgement until the review date, when
+    the manager is reminded and the restriction lapses unless renewed."""
+
+    __tablename__ = "restriction"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(64))
+    complainant: Mapped[str] = mapped_column(String(320), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"))
+    reason: Mapped[str] = mapped_column(Text)
+    review_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(320))
+    lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

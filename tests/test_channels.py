@@ -91,3 +91,58 @@ def test_web_forms_from_no_reply_senders_are_cases(setup: Setup) -> None:
     [anon] = [c for c in found if "anonymous" in c["flags"]]  # type: ignore[operator]
     assert anon["no_ack_reason"] == "no-recipient"
     assert not _to(setup, "no-reply@forms.example")
+
+
+def _reply_as_staff(setup: Setup, text: str) -> None:
+    copy = _msg(_to(setup, "team@example.org")[0])
+    staff, _ = make_mail(
+        sender="Sam <sam@example.org>",
+        to=_addr(copy["Reply-To"]),
+        subject=f"Re: {copy['Subject']}",
+        body=text,
+    )
+    setup.append(staff)
+    _run(setup)
+
+
+def test_a_restricted_senders_repeat_is_recorded_unanswered_and_the_review_lapses(
+    setup: Setup,
+) -> None:
+    _configure_here(setup)
+    setup.append(make_mail(sender=JANE, subject="Parking fines", body="I want to complain.")[0])
+    _run(setup)
+    reference = str(_case(setup)["reference"])
+    _reply_as_staff(setup, "#restrict until 2099-01-01 six identical complaints a day")
+    assert "restricted" in _case(setup)["flags"]  # type: ignore[operator]
+    acks = len(_to(setup, "jane.chan@example.net"))
+    repeat = "I want to complain again about the parking fines."
+    setup.append(make_mail(sender=JANE, subject="Parking fines", body=repeat)[0])
+    _run(setup)
+    assert len(setup.cases()) == 1  # recorded on the open case
+    assert len(_to(setup, "jane.chan@example.net")) == acks  # and not acknowledged
+    assert "restricted.repeat" in setup.cli("cases", "show", reference).stdout
+    new = "A different matter: the lift in my block has been broken for a month."
+    setup.append(make_mail(sender=JANE, subject="Broken lift", body=new)[0])
+    _run(setup)
+    [second] = [c for c in setup.cases() if c["reference"] != reference]
+    assert "restricted" in second["flags"]  # type: ignore[operator]
+    assert len(_to(setup, "jane.chan@example.net")) == acks + 1  # a new matter: answered
+    _reply_as_staff(setup, "#restrict until 2026-01-01 renewed, then reviewed")
+    _run(setup)  # the review date has passed: the manager is told, the restriction lapses
+    [review] = [
+        m
+        for m in _to(setup, "triage@example.org")
+        if "Restriction review" in str(_msg(m)["Subject"])
+    ]
+    assert reference in _body(review)
+    assert "contact.restriction_lapsed" in setup.cli("cases", "show", reference).stdout
+
+
+def test_a_sender_opening_many_cases_is_flagged_for_staff(setup: Setup) -> None:
+    _configure_here(setup)
+    for n in range(4):
+        body = f"I want to complain about problem number {n}."
+        setup.append(make_mail(sender=JANE, subject=f"Problem {n}", body=body)[0])
+    _run(setup)
+    flagged = [c for c in setup.cases() if "repeat_contact" in c["flags"]]  # type: ignore[operator]
+    assert len(flagged) == 1  # the fourth, beyond three in seven days

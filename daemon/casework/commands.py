@@ -108,6 +108,16 @@ COMMANDS: dict[str, CommandSpec] = {
         ),
         CommandSpec("done", "#done L-N", "a lesson or action is done", do.check_done, do.done),
         CommandSpec(
+            "restrict",
+            "#restrict [until DATE] WHY",
+            "restrict the complainant's contact: repeats recorded, not acknowledged, until review",
+            do.check_restrict,
+            do.restrict,
+        ),
+        CommandSpec(
+            "unrestrict", "#unrestrict", "lift the restriction", do.no_argument, do.unrestrict
+        ),
+        CommandSpec(
             "waive",
             "#waive time-limit WHY",
             "accept a complaint made after the policy's time limit, saying why",

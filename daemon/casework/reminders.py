@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from daemon.casework.desk import Desk, queue_staff_mail
 from daemon.casework.workdays import WorkingCalendar
 from daemon.config import MailboxConfig
-from models import cases, outbox, procedure
+from models import cases, outbox, procedure, restrictions
 from models.cases import OPEN_STATUSES
 from models.lifecycle import Procedure
 from models.schema import Case
@@ -289,3 +289,29 @@ def _item(deadline: Deadline, calendar: WorkingCalendar) -> dict[str, Any]:
         "standing": deadline.standing,
         "assigned_to": deadline.assigned_to or "",
     }
+
+
+def review_restrictions(session: Session, desk: Desk, now: datetime) -> list[str]:
+    """Restrictions at their review date: each lapses, and the manager (else the review
+    route) is told so, once; returns the once_keys queued."""
+    mailbox = desk.mailbox
+    to = mailbox.reminders.manager or mailbox.routes.review or mailbox.routes.complaint
+    queued = []
+    for restriction in restrictions.due_for_review(session, mailbox.name, now):
+        case = session.get(Case, restriction.case_id)
+        restriction.lifted_at = now
+        if case is None:
+            continue
+        case.flags = ",".join(f for f in case.flag_names if f != "restricted")
+        cases.add_event(session, case, now, "contact.restriction_lapsed", restriction.reason)
+        key = _once_key("restriction", str(restriction.id))
+        context = {
+            "reference": case.reference,
+            "reason": restriction.reason,
+            "since": restriction.created_at.astimezone(desk.calendar.zone).strftime(_LOCAL_FORMAT),
+        }
+        if to and _queue_once(
+            session, desk, "restriction_review", "restriction_review", to, context, key, now
+        ):
+            queued.append(key)
+    return queued

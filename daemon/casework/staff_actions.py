@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from classifiers.types import LABELS
 from daemon.casework.desk import Desk, queue_mail
 from daemon.casework.relabel import retriage
-from models import cases, lifecycle, procedure
+from models import cases, lifecycle, procedure, restrictions
 from models.schema import Case
 
 _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -218,6 +218,47 @@ def waive(acting: Acting, argument: str) -> str | None:
         return "the case is not flagged time_limit"
     case.flags = ",".join(f for f in case.flag_names if f != "time_limit")
     acting.event("time_limit.waived", argument.partition(" ")[2].strip())
+    return None
+
+
+_RESTRICT = re.compile(r"^(?:until\s+(?P<until>\d{4}-\d{2}-\d{2})\s+)?(?P<reason>\S.*)$")
+
+
+def check_restrict(argument: str) -> str | None:
+    match = _RESTRICT.match(argument)
+    if match is None:
+        return "give the reason, e.g. #restrict until 2027-03-01 six identical complaints a day"
+    until = match.group("until")
+    try:
+        if until:
+            date.fromisoformat(until)
+    except ValueError:
+        return f"until {until}: give a date like 2027-03-01"
+    return None
+
+
+def restrict(acting: Acting, argument: str) -> str | None:
+    """Restrict the complainant's contact until the review date (given, or the mailbox's
+    `restriction_review_days` from now): their repeats are recorded, not acknowledged."""
+    match = _RESTRICT.match(argument)
+    assert match is not None
+    calendar, mailbox = acting.desk.calendar, acting.desk.mailbox
+    if match.group("until"):
+        day = date.fromisoformat(match.group("until"))
+        review_at = datetime.combine(day, calendar.opens, tzinfo=calendar.zone)
+    else:
+        review_at = acting.now + timedelta(days=mailbox.restriction_review_days)
+    if not acting.case.complainant and not acting.case.pseudonym:
+        return "the case has no complainant to restrict"
+    restrictions.restrict(
+        acting.session, acting.case, match.group("reason"), review_at, acting.now, acting.staff
+    )
+    return None
+
+
+def unrestrict(acting: Acting, argument: str) -> str | None:
+    if not restrictions.lift(acting.session, acting.case, acting.now, acting.staff):
+        return "the complainant's contact is not restricted"
     return None
 
 

@@ -21,7 +21,7 @@ import structlog
 from sqlalchemy.orm import Session
 
 from daemon.casework.desk import Desk
-from daemon.casework.reminders import queue_reminders
+from daemon.casework.reminders import queue_reminders, review_restrictions
 from daemon.clock import Clock
 from daemon.config import Config
 from daemon.service.secrets import reply_secret
@@ -56,9 +56,16 @@ def _unopposed_referrals(session: Session, desk: Desk, now: datetime) -> int:
     return close_unopposed_referrals(session, desk.mailbox.name, now)
 
 
+def _restriction_reviews(session: Session, desk: Desk, now: datetime) -> int:
+    """At a restriction's review date: the manager is told and the restriction lapses
+    (staff renew it with #restrict)."""
+    return len(review_restrictions(session, desk, now))
+
+
 JOBS: tuple[Job, ...] = (
     Job("late_acknowledgements", _late_acknowledgements, queues_mail=False),
     Job("unopposed_referrals", _unopposed_referrals, queues_mail=False),
+    Job("restriction_reviews", _restriction_reviews, queues_mail=True),
     Job("reminders", _reminders, queues_mail=True),
 )
 

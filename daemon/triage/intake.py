@@ -67,6 +67,34 @@ def pseudonym_of(
     return registry.get(parsed.sender) or find_username(parsed.text, mailbox.pseudonym_pattern)
 
 
+def _stale(
+    parsed: ParsedMessage, screened: Screened, mailbox: MailboxConfig, received: datetime | None
+) -> date | None:
+    if received is None or screened.label != "complaint":
+        return None
+    return stale_events(parsed.text, received, mailbox.policy.time_limit_months)
+
+
+def _flags(
+    *,
+    no_pseudonym: bool,
+    stale: bool,
+    complainant: str,
+    restricted: frozenset[str],
+    opened: int,
+    repeats: int,
+) -> tuple[str, ...]:
+    """What staff should know of the sender and the timing, beside the message's aspects."""
+    found = {
+        "no-pseudonym": no_pseudonym,
+        "time_limit": stale,  # about events older than the policy's time limit
+        "anonymous": not complainant,  # no address to answer
+        "restricted": bool(complainant) and complainant in restricted,
+        "repeat_contact": bool(complainant) and opened >= repeats,  # for staff to decide
+    }
+    return tuple(name for name, raised in found.items() if raised)
+
+
 def decide(
     parsed: ParsedMessage,
     classification: Classification,
@@ -77,9 +105,12 @@ def decide(
     replies_today: Mapping[str, int],
     age: timedelta,
     received: datetime | None = None,
+    opened_recently: Mapping[str, int] | None = None,
+    restricted: frozenset[str] = frozenset(),
 ) -> IntakeDecision:
     """How to open a case for `parsed`. `replies_today` counts the automatic replies sent
-    to each address in the last 24 hours; `age` is how long ago the message arrived."""
+    to each address in the last 24 hours, `opened_recently` the cases each opened in the
+    repeat-contact window; `age` is how long ago the message arrived."""
     pseudonym = pseudonym_of(parsed, mailbox, registry)
     no_pseudonym = mailbox.pseudonymous and pseudonym is None
     complainant = reply_address(parsed, mailbox.own_addresses, mailbox.form_email_field)
@@ -95,11 +126,7 @@ def decide(
         max_age=timedelta(days=mailbox.acknowledge_max_age_days),
     )
     screened = screen(classification, settings, mailbox.language_set)
-    stale = (
-        stale_events(parsed.text, received, mailbox.policy.time_limit_months)
-        if received is not None and screened.label == "complaint"
-        else None
-    )
+    stale = _stale(parsed, screened, mailbox, received)
     return IntakeDecision(
         complainant=complainant,
         pseudonym=pseudonym,
@@ -107,9 +134,14 @@ def decide(
         needs_review=screened.needs_review or no_pseudonym,
         flags=(
             *screened.aspects,
-            *(("no-pseudonym",) if no_pseudonym else ()),
-            *(("time_limit",) if stale else ()),
-            *(("anonymous",) if not complainant else ()),
+            *_flags(
+                no_pseudonym=no_pseudonym,
+                stale=stale is not None,
+                complainant=complainant,
+                restricted=restricted,
+                opened=(opened_recently or {}).get(complainant, 0),
+                repeats=mailbox.repeat_contact_cases,
+            ),
         ),
         route=route_for(
             screened.label,

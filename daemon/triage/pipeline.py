@@ -41,7 +41,7 @@ from daemon.triage import intake
 from daemon.triage.opening import open_case
 from daemon.triage.prepare import Prepared, Preparer
 from daemon.triage.threading import SessionFinder, ThreadKeys, find_case, thread_keys
-from models import bulk, cases
+from models import bulk, cases, restrictions
 from models.database import Database
 from replies.templates import Templates
 
@@ -62,6 +62,8 @@ class Arrival:
     keys: ThreadKeys | None  # None when it could not be parsed
     now: datetime
     replies_today: dict[str, int]  # automatic replies per address in the last 24 hours
+    restricted: frozenset[str] = frozenset()  # complainants under a contact restriction
+    opened_recently: dict[str, int] | None = None  # cases per address, repeat-contact window
 
     @property
     def incoming(self) -> Incoming:
@@ -126,6 +128,29 @@ def continue_thread(arrival: Arrival) -> Result | None:
     )
 
 
+def record_restricted_repeat(arrival: Arrival) -> Result | None:
+    """A restricted complainant writing again about a matter they have an open case on:
+    recorded on it and its handler told, with no acknowledgement. A new matter (another
+    subject) opens a case as usual, flagged `restricted`."""
+    if not arrival.restricted:
+        return None
+    incoming, desk = arrival.incoming, arrival.desk
+    complainant = intake.reply_address(
+        incoming.parsed, desk.mailbox.own_addresses, desk.mailbox.form_email_field
+    )
+    if complainant not in arrival.restricted:
+        return None
+    case = restrictions.open_case_about(
+        arrival.session, desk.mailbox.name, complainant, incoming.parsed.subject
+    )
+    if case is None:
+        return None
+    cases.add_event(arrival.session, case, arrival.now, "restricted.repeat", "not acknowledged")
+    return continue_case(
+        arrival.session, desk, incoming, None, case, False, arrival.now, arrival.item.classification
+    )
+
+
 def record_automatic(arrival: Arrival) -> Result | None:
     reason = arrival.item.automatic
     if reason is None:
@@ -148,8 +173,10 @@ def open_new_case(arrival: Arrival) -> Result:
         replies_today=arrival.replies_today,
         age=arrival.now - incoming.raw.received_at,
         received=incoming.raw.received_at,
+        opened_recently=arrival.opened_recently,
+        restricted=arrival.restricted,
     )
-    return open_case(
+    result = open_case(
         arrival.session,
         desk,
         incoming,
@@ -158,12 +185,17 @@ def open_new_case(arrival: Arrival) -> Result:
         arrival.now,
         arrival.replies_today,
     )
+    if arrival.opened_recently is not None and decision.complainant:
+        opened = arrival.opened_recently
+        opened[decision.complainant] = opened.get(decision.complainant, 0) + 1
+    return result
 
 
 RECORD_STAGES: tuple[RecordStage, ...] = (
     quarantine_unparseable,
     continue_thread,
     record_automatic,
+    record_restricted_repeat,
     open_new_case,
 )
 
@@ -258,18 +290,19 @@ class Triage:
         keys = [self._keys(item) for item in prepared]
         results: list[Result] = []
         with self.db.transaction() as session, bulk.buffered(session):
+            senders = [
+                intake.reply_address(
+                    p.parsed, self.mailbox.own_addresses, self.mailbox.form_email_field
+                )
+                for p in prepared
+                if p.parsed is not None
+            ]
             replies_today = cases.replies_sent_since_many(
-                session,
-                name,
-                [
-                    intake.reply_address(
-                        p.parsed, self.mailbox.own_addresses, self.mailbox.form_email_field
-                    )
-                    for p in prepared
-                    if p.parsed is not None
-                ],
-                now - timedelta(days=1),
+                session, name, senders, now - timedelta(days=1)
             )
+            window = now - timedelta(days=self.mailbox.repeat_contact_days)
+            opened = restrictions.cases_opened_since(session, name, senders, window)
+            restricted = restrictions.restricted(session, name)
             if not isolate:  # the batch's threads in one query (not with savepoints)
                 found = [k for k in keys if k is not None]
                 mids = [m for k in found for m in k.message_ids]
@@ -288,7 +321,15 @@ class Triage:
                     )
                     continue
                 arrival = Arrival(
-                    session, self.desk, uidvalidity, item, item_keys, now, replies_today
+                    session,
+                    self.desk,
+                    uidvalidity,
+                    item,
+                    item_keys,
+                    now,
+                    replies_today,
+                    restricted,
+                    opened,
                 )
                 results.append(_isolated(arrival) if isolate else record(arrival))
                 seen_uids.add(item.raw.uid)
