@@ -134,7 +134,7 @@ def test_a_restricted_senders_repeat_is_recorded_unanswered_and_the_review_lapse
         for m in _to(setup, "triage@example.org")
         if "Restriction review" in str(_msg(m)["Subject"])
     ]
-    assert reference in _body(review)
+    assert reference in _body(_msg(review))
     assert "contact.restriction_lapsed" in setup.cli("cases", "show", reference).stdout
 
 
