@@ -132,6 +132,8 @@ class Case(Base):
     last_responder: Mapped[str | None] = mapped_column(String(320))
     # Early resolution before stage 1: when it is due, while the case is in it.
     early_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # How the complaint came: email, or logged by staff from phone, letter, web or in person.
+    channel: Mapped[str] = mapped_column(String(16), default="email", server_default="email")
     # Routing and people.
     route: Mapped[str | None] = mapped_column(String(320))
     assigned_to: Mapped[str | None] = mapped_column(String(320))

@@ -55,3 +55,21 @@ def signed_reference(
         if address.lower().startswith(f"{local}+"):
             forged = True
     return None, forged
+
+
+NEW_CASE = "new"  # the local-part tag of the address staff log other channels' complaints to
+
+
+def new_case_address(mailbox_address: str, secret: bytes) -> str:
+    """complaints+new.TOKEN@...: staff write here to log a complaint taken by phone, letter,
+    web form or in person. Signed like case addresses, so it cannot be guessed."""
+    local, domain = mailbox_address.split("@", 1)
+    return f"{local}+{NEW_CASE}.{_token(secret, NEW_CASE)}@{domain}"
+
+
+def is_new_case_address(addresses: Iterable[str], mailbox_address: str, secret: bytes) -> bool:
+    """Whether any of `addresses` is the mailbox's signed new-case address."""
+    wanted = new_case_address(mailbox_address, secret).lower().encode()
+    return any(
+        hmac.compare_digest(a.strip().lower().encode("utf-8", "replace"), wanted) for a in addresses
+    )

@@ -233,6 +233,25 @@ def quarantine(config_path: Path) -> None:
             click.echo("nothing quarantined")
 
 
+@main.command("addresses")
+@config_option
+def addresses(config_path: Path) -> None:
+    """Each mailbox's new-case address: staff write to it to log a complaint made by phone,
+    letter, web form or in person (see README, "Complaints made another way")."""
+    from daemon.service.secrets import reply_secret
+    from daemon.triage.other_channels import HELP
+    from replies.addresses import new_case_address
+
+    config = load_or_fail(config_path)
+    try:
+        secret = reply_secret(config)
+    except ConfigError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    for mailbox in config.mailbox:
+        click.echo(f"{mailbox.name}: {new_case_address(mailbox.address, secret)}")
+    click.echo(HELP)
+
+
 from daemon.cli.checks import check_config  # noqa: E402
 from daemon.cli.deadlines import register as _register_deadline_commands  # noqa: E402
 from daemon.cli.review import review_group  # noqa: E402

@@ -19,6 +19,7 @@ def case_summary(case: Case) -> dict[str, Any]:
     return {
         "reference": case.reference,
         "mailbox": case.mailbox,
+        "channel": case.channel,
         "label": case.label,
         "confidence": round(case.confidence, 3),
         "needs_review": case.needs_review,

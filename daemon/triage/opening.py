@@ -30,9 +30,11 @@ def open_case(
     decision: IntakeDecision,
     now: datetime,
     replies_today: dict[str, int],
+    letter: compose.FileAttachment | None = None,
 ) -> Result:
     """Open a case for `incoming` as `decision` says; `replies_today` (loaded once per
-    batch) counts the automatic reply queued here."""
+    batch) counts the automatic reply queued here; `letter`, an acknowledgement to post,
+    goes to staff with their copy."""
     raw, parsed, mailbox = incoming.raw, incoming.parsed, desk.mailbox
     case = Case(
         reference=cases.next_reference(session, mailbox.reference_prefix, raw.received_at.year),
@@ -63,7 +65,7 @@ def open_case(
     lifecycle.on_opened(session, case, desk.procedure, now)
     language = classification.language
     _automatic_reply(session, desk, case, parsed, decision, language, now, replies_today)
-    _staff_copies(session, desk, case, raw, parsed, classification, decision, now)
+    _staff_copies(session, desk, case, raw, parsed, classification, decision, now, letter)
     withheld = None if decision.reply.send else decision.reply.reason
     return Result(raw.uid, Outcome.CREATED, case.reference, withheld)
 
@@ -140,6 +142,7 @@ def _staff_copies(
     classification: Classification,
     decision: IntakeDecision,
     now: datetime,
+    letter: compose.FileAttachment | None = None,
 ) -> None:
     """The route's copy, and a copy to each route the case's aspects call for: the sender's
     words, label, deadlines and a reply address that brings answers back to the case."""
@@ -171,6 +174,11 @@ def _staff_copies(
         "text": desk.words_for_staff(parsed),
     }
     attachments = [compose.FileAttachment(n, t, d) for n, t, d in files]
+    if letter is not None:
+        attachments.append(letter)
+        context["attachments"] = ", ".join(
+            x for x in (names, f"{letter.filename}: the acknowledgement to print and post") if x
+        )
     for recipient in route.recipients:
         queue_staff_mail(
             session,

@@ -30,7 +30,6 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from classifiers.config import ClassifierConfig
-from classifiers.types import Classification
 from daemon.casework.correspondence import continue_case
 from daemon.casework.desk import Desk, Incoming, record_message
 from daemon.casework.workdays import WorkingCalendar
@@ -38,17 +37,15 @@ from daemon.clock import Clock
 from daemon.config import MailboxConfig
 from daemon.mail.values import Outcome, RawMessage, Result
 from daemon.triage import intake
+from daemon.triage.logging_stage import open_logged
 from daemon.triage.opening import open_case
-from daemon.triage.prepare import Prepared, Preparer
+from daemon.triage.prepare import UNCLASSIFIED, Prepared, Preparer
 from daemon.triage.threading import SessionFinder, ThreadKeys, find_case, thread_keys
 from models import bulk, cases, restrictions
 from models.database import Database
 from replies.templates import Templates
 
 log = structlog.get_logger("candour.pipeline")
-
-# What the classifier says of a message it never saw (it failed): a complaint, for review.
-UNCLASSIFIED = Classification("complaint", 0.0, True, "none")
 
 
 @dataclass(frozen=True)
@@ -104,6 +101,24 @@ def quarantine_unparseable(arrival: Arrival) -> Result | None:
     if arrival.item.parsed is None:
         return quarantine(arrival, f"unparseable: {arrival.item.parse_error}")
     return None
+
+
+def log_other_channel(arrival: Arrival) -> Result | None:
+    """Staff writing to the new-case address log a complaint made by phone, letter, web form
+    or in person (daemon.triage.logging_stage)."""
+    parsed, keys = arrival.item.parsed, arrival.keys
+    if keys is None or not keys.new_case or parsed is None:
+        return None
+    if not arrival.desk.mailbox.is_staff(parsed.sender):
+        return None  # anyone else's mail to that address is just mail
+    return open_logged(
+        arrival.session,
+        arrival.desk,
+        arrival.uidvalidity,
+        arrival.item,
+        arrival.now,
+        arrival.replies_today,
+    )
 
 
 def continue_thread(arrival: Arrival) -> Result | None:
@@ -193,6 +208,7 @@ def open_new_case(arrival: Arrival) -> Result:
 
 RECORD_STAGES: tuple[RecordStage, ...] = (
     quarantine_unparseable,
+    log_other_channel,
     continue_thread,
     record_automatic,
     record_restricted_repeat,

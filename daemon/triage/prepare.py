@@ -22,6 +22,9 @@ from daemon.mail.values import RawMessage
 
 log = structlog.get_logger("candour.preparer")
 
+# What the classifier says of a message it never saw (it failed): a complaint, for review.
+UNCLASSIFIED = Classification("complaint", 0.0, True, "none")
+
 
 @dataclass(frozen=True)
 class Prepared:

@@ -22,7 +22,7 @@ from daemon.config import MailboxConfig
 from daemon.mail.parse import ParsedMessage
 from models import cases
 from models.schema import Case
-from replies.addresses import signed_reference
+from replies.addresses import is_new_case_address, signed_reference
 
 _REFERENCE = re.compile(r"\b([A-Z]{2,6}-\d{4}-\d{5})\b", re.IGNORECASE)
 _DELIVERY_HEADERS = ("delivered-to", "x-original-to", "envelope-to")
@@ -36,6 +36,7 @@ class ThreadKeys:
     forged: bool  # an address had our case-address shape but a bad signature
     message_ids: tuple[str, ...]  # the Message-IDs it answers, nearest first
     subject_references: tuple[str, ...]
+    new_case: bool = False  # sent to the signed new-case address (staff logging a complaint)
 
     @property
     def references(self) -> tuple[str, ...]:
@@ -58,7 +59,11 @@ def thread_keys(parsed: ParsedMessage, mailbox_address: str, secret: bytes) -> T
     addressed = (*parsed.recipients, *delivery_addresses(parsed))
     reference, forged = signed_reference(addressed, mailbox_address, secret)
     return ThreadKeys(
-        reference, forged, parsed.thread_ids, tuple(_REFERENCE.findall(parsed.subject))
+        reference,
+        forged,
+        parsed.thread_ids,
+        tuple(_REFERENCE.findall(parsed.subject)),
+        is_new_case_address(addressed, mailbox_address, secret),
     )
 
 

@@ -1,0 +1,142 @@
+"""Complaints made by phone, letter, web form or in person, logged by staff writing to the
+mailbox's signed new-case address (issue 21): the commands read purely, then end to end on
+Dovecot and the SMTP sink."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from daemon.triage.other_channels import Logged, read_logged
+from replies.addresses import is_new_case_address, new_case_address
+from tests.conftest import Setup, make_mail
+from tests.test_staff_loop import _body, _configure, _msg, _run, _to
+
+LONDON = ZoneInfo("Europe/London")
+SECRET = b"0123456789abcdef0123456789abcdef"
+SAM = "Sam Staff <sam@example.org>"
+PHONE_CALL = (
+    "Mrs Okafor rang to complain that her son's care plan review was cancelled three times "
+    "and nobody explained why. She wants a formal response and a date for the review."
+)
+
+
+def test_the_commands_read_into_a_logged_complaint() -> None:
+    text = (
+        "#channel Phone\n#from Ada Okafor <Ada.Okafor@example.net>\n"
+        "#received 2026-12-03 14:30\n\n" + PHONE_CALL
+    )
+    logged = read_logged(text, LONDON)
+    assert logged == Logged(
+        "phone",
+        "Ada Okafor",
+        "ada.okafor@example.net",
+        datetime(2026, 12, 3, 14, 30, tzinfo=LONDON),
+        "",
+        PHONE_CALL,
+    )
+
+
+def test_a_name_and_postal_address_are_enough_for_a_letter() -> None:
+    text = "#channel letter\n#from Mr B Jones\n#post 1 High Street, Town AB1 2CD\nThe bins."
+    logged = read_logged(text, LONDON)
+    assert isinstance(logged, Logged)
+    assert (logged.name, logged.address, logged.postal) == (
+        "Mr B Jones",
+        "",
+        "1 High Street, Town AB1 2CD",
+    )
+    assert logged.received is None
+
+
+def test_what_is_missing_is_said_not_guessed() -> None:
+    problems = read_logged("#channel fax\n#received last tuesday\n", LONDON)
+    assert isinstance(problems, list)
+    joined = "\n".join(problems)
+    for expected in ("#channel", "#from", "#received last tuesday", "below the commands"):
+        assert expected in joined
+
+
+def test_the_new_case_address_is_signed() -> None:
+    address = new_case_address("complaints@example.org", SECRET)
+    assert address.startswith("complaints+new.")
+    assert is_new_case_address([address.upper()], "complaints@example.org", SECRET)
+    assert not is_new_case_address(
+        ["complaints+new.0000000000@example.org"], "complaints@example.org", SECRET
+    )
+    assert not is_new_case_address([address], "complaints@example.org", b"another" * 4)
+    assert not is_new_case_address(["né@exämple.org"], "complaints@example.org", SECRET)
+
+
+def _new_case_address(setup: Setup) -> str:
+    out = setup.cli("addresses").stdout
+    line = next(x for x in out.splitlines() if x.startswith("main: "))
+    return line.removeprefix("main: ").strip()
+
+
+def test_a_phone_complaint_opens_a_case_counted_from_when_it_was_made(setup: Setup) -> None:
+    _configure(setup)
+    made = (datetime.now(UTC) - timedelta(days=2)).astimezone(LONDON).replace(microsecond=0)
+    body = (
+        f"#channel phone\n#from Ada Okafor <ada.okafor@example.net>\n"
+        f"#received {made:%Y-%m-%d %H:%M}\n\n{PHONE_CALL}"
+    )
+    to = _new_case_address(setup)
+    setup.append(make_mail(sender=SAM, to=to, subject="Phone call", body=body)[0])
+    _run(setup)
+    [case] = setup.cases()
+    assert case["channel"] == "phone"
+    assert case["label"] == "complaint"
+    assert datetime.fromisoformat(str(case["received"])) == made.replace(second=0)
+    [ack] = _to(setup, "ada.okafor@example.net")  # acknowledged by email, as if she wrote
+    assert str(case["reference"]) in str(_msg(ack)["Subject"])
+    assert "sam@example.org" not in ack.data.decode(errors="replace")  # not the staff's mail
+    copy = _msg(_to(setup, "team@example.org")[0])
+    assert "Mrs Okafor rang" in _body(copy)
+    history = setup.cli("cases", "show", str(case["reference"])).stdout
+    assert "logged" in history
+    assert "phone complaint from Ada Okafor" in history
+
+
+def test_a_letter_without_email_gets_a_letter_to_post(setup: Setup) -> None:
+    _configure(setup)
+    body = "#channel letter\n#from Mr B Jones\n#post 1 High Street, Town AB1 2CD\n\n" + (
+        "I am writing to complain formally that my mother's care visits were missed on five "
+        "days last month and nobody from the agency told us."
+    )
+    to = _new_case_address(setup)
+    setup.append(make_mail(sender=SAM, to=to, subject="Letter received", body=body)[0])
+    _run(setup)
+    [case] = setup.cases()
+    assert case["channel"] == "letter"
+    assert "by_post" in case["flags"]  # type: ignore[operator]
+    copy = _msg(_to(setup, "team@example.org")[0])
+    [pdf] = [p for p in copy.walk() if p.get_content_type() == "application/pdf"]
+    data = pdf.get_payload(decode=True)
+    assert isinstance(data, bytes)
+    assert data.startswith(b"%PDF")
+    assert "acknowledgement-letter.pdf" in _body(copy)
+
+
+def test_a_badly_logged_complaint_is_answered_with_what_is_wrong(setup: Setup) -> None:
+    _configure(setup)
+    to = _new_case_address(setup)
+    setup.append(make_mail(sender=SAM, to=to, subject="Call", body="#channel phone\n")[0])
+    _run(setup)
+    assert setup.cases() == []
+    [answer] = _to(setup, "sam@example.org")
+    text = _body(_msg(answer))
+    assert "#from" in text
+    assert "below the commands" in text
+
+
+def test_the_public_writing_to_the_new_case_address_is_just_mail(setup: Setup) -> None:
+    _configure(setup)
+    to = _new_case_address(setup)
+    body = "#channel phone\n#from Someone <victim@example.net>\n\nI want to complain."
+    sender = "Jane Citizen <jane.other@example.net>"
+    setup.append(make_mail(sender=sender, to=to, subject="Complaint", body=body)[0])
+    _run(setup)
+    [case] = setup.cases()
+    assert case["channel"] == "email"
+    assert not _to(setup, "victim@example.net")  # nobody can open a case in another's name
