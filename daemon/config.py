@@ -163,6 +163,12 @@ class MailboxConfig(_Strict):
     pseudonymous: bool = False
     pseudonym_pattern: str = r"(?im)^\s*user\s*-?\s*name\s*[:\-–]\s*([A-Za-z0-9_.\-]{2,40})\s*$"
     pseudonym_registry: Path | None = None  # CSV: address,username
+    # The people this mailbox serves (one address per line, or a CSV's first column).
+    # Complaints from anyone else are flagged non_service_user and handled as
+    # non_service_users says: "investigate" (as any complaint), "acknowledge" (answered and
+    # kept for analysis, no stage clock: staff #accept to investigate), "log" (no reply).
+    service_users: Path | None = None
+    non_service_users: Literal["investigate", "acknowledge", "log"] = "acknowledge"
     # Languages this mailbox handles (ISO 639-1). Mail in any other is acknowledged as a
     # complaint and goes to review, never signposted; "cy" also selects the Welsh
     # templates (acknowledgement.cy.txt...) for mail written in Welsh.

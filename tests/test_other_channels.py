@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from daemon.triage.other_channels import Logged, read_logged
 from replies.addresses import is_new_case_address, new_case_address
 from tests.conftest import Setup, make_mail
-from tests.test_staff_loop import _body, _configure, _msg, _run, _to
+from tests.test_staff_loop import ROUTES, _body, _configure, _msg, _run, _to
 
 LONDON = ZoneInfo("Europe/London")
 SECRET = b"0123456789abcdef0123456789abcdef"
@@ -140,3 +140,35 @@ def test_the_public_writing_to_the_new_case_address_is_just_mail(setup: Setup) -
     [case] = setup.cases()
     assert case["channel"] == "email"
     assert not _to(setup, "victim@example.net")  # nobody can open a case in another's name
+
+
+def _with_directory(setup: Setup, handling: str) -> None:
+    directory = setup.config_path.parent / "service-users.csv"
+    directory.write_text("address,name\n# current residents\njane.citizen@example.net,Jane\n")
+    _configure(setup, f'service_users = "{directory}"\nnon_service_users = "{handling}"\n{ROUTES}')
+
+
+def test_a_non_service_user_is_acknowledged_and_logged_without_a_stage(setup: Setup) -> None:
+    _with_directory(setup, "acknowledge")
+    setup.append(make_mail(sender="Jane Citizen <jane.citizen@example.net>")[0])
+    setup.append(make_mail(sender="Passer By <passer.by@example.net>")[0])
+    _run(setup)
+    resident, outsider = sorted(setup.cases(), key=lambda c: str(c["reference"]))
+    assert "non_service_user" not in resident["flags"]  # type: ignore[operator]
+    assert resident["stage"] == 1
+    assert "non_service_user" in outsider["flags"]  # type: ignore[operator]
+    assert outsider["stage"] == 0  # kept for analysis, not investigated
+    assert outsider["stage_due_at"] is None
+    assert _to(setup, "passer.by@example.net")  # but acknowledged
+    history = setup.cli("cases", "show", str(outsider["reference"])).stdout
+    assert "non_service_user" in history
+
+
+def test_a_mailbox_can_log_non_service_users_without_replying(setup: Setup) -> None:
+    _with_directory(setup, "log")
+    setup.append(make_mail(sender="Passer By <passer.by@example.net>")[0])
+    _run(setup)
+    [case] = setup.cases()
+    assert "non_service_user" in case["flags"]  # type: ignore[operator]
+    assert not _to(setup, "passer.by@example.net")
+    assert _to(setup, "team@example.org")  # staff still see it

@@ -17,6 +17,7 @@ from typing_extensions import Unpack
 
 from classifiers.config import ClassifierConfig
 from daemon.casework.deadlines import acknowledgement_limit, calendar_for, procedure_for
+from daemon.casework.directory import load_service_users
 from daemon.casework.pseudonyms import load_registry, scrub
 from daemon.casework.workdays import TimeLimit, WorkingCalendar
 from daemon.config import MailboxConfig
@@ -51,6 +52,7 @@ class Desk:
     registry: dict[str, str]
     procedure: Procedure
     screening: ClassifierConfig  # what the model may decide alone (daemon.triage.gate)
+    service_users: frozenset[str] | None = None  # None: no directory, everyone is served
 
     @classmethod
     def for_mailbox(
@@ -61,8 +63,10 @@ class Desk:
         calendar: WorkingCalendar | None = None,
         screening: ClassifierConfig | None = None,
     ) -> Desk:
-        """Raises RegistryError (a ConfigError) when the pseudonym registry is unreadable."""
+        """Raises RegistryError or DirectoryError (ConfigErrors) when the pseudonym registry
+        or the service-user directory cannot be read."""
         registry = load_registry(mailbox.pseudonym_registry) if mailbox.pseudonym_registry else {}
+        served = load_service_users(mailbox.service_users) if mailbox.service_users else None
         calendar = calendar or calendar_for(mailbox)
         ack_limit = acknowledgement_limit(mailbox)
         procedure = procedure_for(mailbox, calendar)
@@ -75,6 +79,7 @@ class Desk:
             registry,
             procedure,
             screening or ClassifierConfig(),
+            served,
         )
 
     def case_address(self, reference: str) -> str:

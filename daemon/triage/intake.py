@@ -42,6 +42,7 @@ class IntakeDecision:
     reply: ReplyDecision  # whether it is sent, and why (not)
     screened: Screened  # what the gate made of the classification, and why
     stale_since: date | None = None  # the latest event it names, when past the time limit
+    staged: bool = True  # False: a non-service-user's complaint, kept without a stage clock
 
 
 def reply_address(parsed: ParsedMessage, own: frozenset[str], form_field: str | None = None) -> str:
@@ -107,10 +108,12 @@ def decide(
     received: datetime | None = None,
     opened_recently: Mapping[str, int] | None = None,
     restricted: frozenset[str] = frozenset(),
+    service_users: frozenset[str] | None = None,
 ) -> IntakeDecision:
     """How to open a case for `parsed`. `replies_today` counts the automatic replies sent
     to each address in the last 24 hours, `opened_recently` the cases each opened in the
-    repeat-contact window; `age` is how long ago the message arrived."""
+    repeat-contact window; `age` is how long ago the message arrived; `service_users`, the
+    mailbox's directory (None: everyone is served)."""
     pseudonym = pseudonym_of(parsed, mailbox, registry)
     no_pseudonym = mailbox.pseudonymous and pseudonym is None
     complainant = reply_address(parsed, mailbox.own_addresses, mailbox.form_email_field)
@@ -127,6 +130,10 @@ def decide(
     )
     screened = screen(classification, settings, mailbox.language_set)
     stale = _stale(parsed, screened, mailbox, received)
+    outsider = _outsider(complainant, screened, service_users)
+    handling = mailbox.non_service_users if outsider else "investigate"
+    if handling == "log" and reply.send:
+        reply = ReplyDecision(False, "non_service_user: logged, not answered")
     return IntakeDecision(
         complainant=complainant,
         pseudonym=pseudonym,
@@ -142,6 +149,7 @@ def decide(
                 opened=(opened_recently or {}).get(complainant, 0),
                 repeats=mailbox.repeat_contact_cases,
             ),
+            *(("non_service_user",) if outsider else ()),
         ),
         route=route_for(
             screened.label,
@@ -154,4 +162,12 @@ def decide(
         reply=reply,
         screened=screened,
         stale_since=stale,
+        staged=handling == "investigate",
     )
+
+
+def _outsider(complainant: str, screened: Screened, served: frozenset[str] | None) -> bool:
+    """A complaint from someone the mailbox's directory does not list as a service user."""
+    if served is None or not complainant or screened.label != "complaint":
+        return False
+    return complainant.lower() not in served

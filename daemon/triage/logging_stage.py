@@ -57,6 +57,7 @@ def open_logged(
         replies_today=replies_today,
         age=now - item.raw.received_at,  # logged just now: a late log still gets an answer
         received=raw.received_at,
+        service_users=desk.service_users,
     )
     letter = None
     if not logged.address:

@@ -62,7 +62,12 @@ def open_case(
         named = decision.stale_since.isoformat()
         detail = f"latest event named {named}, over {months} months before receipt"
         cases.add_event(session, case, now, "time_limit.flagged", detail)
-    lifecycle.on_opened(session, case, desk.procedure, now)
+    if decision.staged:
+        lifecycle.on_opened(session, case, desk.procedure, now)
+    else:
+        how = mailbox.non_service_users
+        detail = f"not in the service-user directory: {how}, no stage (#accept to investigate)"
+        cases.add_event(session, case, now, "non_service_user", detail)
     language = classification.language
     _automatic_reply(session, desk, case, parsed, decision, language, now, replies_today)
     _staff_copies(session, desk, case, raw, parsed, classification, decision, now, letter)

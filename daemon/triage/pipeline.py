@@ -190,6 +190,7 @@ def open_new_case(arrival: Arrival) -> Result:
         received=incoming.raw.received_at,
         opened_recently=arrival.opened_recently,
         restricted=arrival.restricted,
+        service_users=desk.service_users,
     )
     result = open_case(
         arrival.session,
