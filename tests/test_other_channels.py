@@ -5,8 +5,12 @@ Dovecot and the SMTP sink."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
+from daemon.casework.directory import DirectoryError, load_service_users
 from daemon.triage.other_channels import Logged, read_logged
 from replies.addresses import is_new_case_address, new_case_address
 from tests.conftest import Setup, make_mail
@@ -172,3 +176,12 @@ def test_a_mailbox_can_log_non_service_users_without_replying(setup: Setup) -> N
     assert "non_service_user" in case["flags"]  # type: ignore[operator]
     assert not _to(setup, "passer.by@example.net")
     assert _to(setup, "team@example.org")  # staff still see it
+
+
+def test_a_directory_line_that_is_no_address_is_a_clear_error(tmp_path: Path) -> None:
+    directory = tmp_path / "users.txt"
+    directory.write_text("Jane.Citizen@Example.net\n\nJane Citizen\n")
+    with pytest.raises(DirectoryError, match="line 3 is not an address"):
+        load_service_users(directory)
+    directory.write_text("Jane.Citizen@Example.net\n# a comment\n")
+    assert load_service_users(directory) == frozenset({"jane.citizen@example.net"})

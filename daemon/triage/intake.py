@@ -110,30 +110,18 @@ def decide(
     restricted: frozenset[str] = frozenset(),
     service_users: frozenset[str] | None = None,
 ) -> IntakeDecision:
-    """How to open a case for `parsed`. `replies_today` counts the automatic replies sent
-    to each address in the last 24 hours, `opened_recently` the cases each opened in the
-    repeat-contact window; `age` is how long ago the message arrived; `service_users`, the
-    mailbox's directory (None: everyone is served)."""
+    """How to open a case for `parsed`. `replies_today`: automatic replies sent to each
+    address in 24 hours; `opened_recently`: cases each opened in the repeat-contact window;
+    `age`: since the message arrived; `service_users`: the directory (None: all served)."""
     pseudonym = pseudonym_of(parsed, mailbox, registry)
     no_pseudonym = mailbox.pseudonymous and pseudonym is None
     complainant = reply_address(parsed, mailbox.own_addresses, mailbox.form_email_field)
     complainant = complainant[:ADDRESS_MAX]
-    reply = automatic_reply_decision(
-        automatic=None,
-        is_new_case=True,
-        recipient=complainant,
-        own_addresses=mailbox.own_addresses,
-        replies_to_recipient_today=replies_today.get(complainant, 0),
-        max_per_day=mailbox.max_replies_per_sender_per_day,
-        age=age,
-        max_age=timedelta(days=mailbox.acknowledge_max_age_days),
-    )
     screened = screen(classification, settings, mailbox.language_set)
     stale = _stale(parsed, screened, mailbox, received)
     outsider = _outsider(complainant, screened, service_users)
     handling = mailbox.non_service_users if outsider else "investigate"
-    if handling == "log" and reply.send:
-        reply = ReplyDecision(False, "non_service_user: logged, not answered")
+    reply = _reply(complainant, mailbox, replies_today.get(complainant, 0), age, handling)
     return IntakeDecision(
         complainant=complainant,
         pseudonym=pseudonym,
@@ -164,6 +152,24 @@ def decide(
         stale_since=stale,
         staged=handling == "investigate",
     )
+
+
+def _reply(
+    complainant: str, mailbox: MailboxConfig, sent_today: int, age: timedelta, handling: str
+) -> ReplyDecision:
+    reply = automatic_reply_decision(
+        automatic=None,
+        is_new_case=True,
+        recipient=complainant,
+        own_addresses=mailbox.own_addresses,
+        replies_to_recipient_today=sent_today,
+        max_per_day=mailbox.max_replies_per_sender_per_day,
+        age=age,
+        max_age=timedelta(days=mailbox.acknowledge_max_age_days),
+    )
+    if handling == "log" and reply.send:
+        return ReplyDecision(False, "non_service_user: logged, not answered")
+    return reply
 
 
 def _outsider(complainant: str, screened: Screened, served: frozenset[str] | None) -> bool:
