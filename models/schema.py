@@ -134,6 +134,11 @@ class Case(Base):
     early_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # How the complaint came: email, or logged by staff from phone, letter, web or in person.
     channel: Mapped[str] = mapped_column(String(16), default="email", server_default="email")
+    # Someone acting for the complainant (advocate, family, solicitor, MP) and their
+    # authority: pending (nothing personal goes to them), received (written consent), poa.
+    representative: Mapped[str | None] = mapped_column(String(320))
+    representative_name: Mapped[str | None] = mapped_column(String(200))
+    representative_authority: Mapped[str | None] = mapped_column(String(16))
     # Routing and people.
     route: Mapped[str | None] = mapped_column(String(320))
     assigned_to: Mapped[str | None] = mapped_column(String(320))

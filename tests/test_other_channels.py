@@ -10,11 +10,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from daemon.casework import representatives
 from daemon.casework.directory import DirectoryError, load_service_users
 from daemon.triage.other_channels import Logged, read_logged
 from replies.addresses import is_new_case_address, new_case_address
 from tests.conftest import Setup, make_mail
-from tests.test_staff_loop import ROUTES, _body, _configure, _msg, _run, _to
+from tests.test_staff_loop import ROUTES, _addr, _body, _configure, _msg, _run, _to
 
 LONDON = ZoneInfo("Europe/London")
 SECRET = b"0123456789abcdef0123456789abcdef"
@@ -185,3 +186,67 @@ def test_a_directory_line_that_is_no_address_is_a_clear_error(tmp_path: Path) ->
         load_service_users(directory)
     directory.write_text("Jane.Citizen@Example.net\n# a comment\n")
     assert load_service_users(directory) == frozenset({"jane.citizen@example.net"})
+
+
+PRIVATE = "Your GP records show the referral letter of 3 May was never sent"
+
+
+def _staff_answers(setup: Setup, body: str) -> None:
+    copy = _msg(_to(setup, "team@example.org")[0])
+    reply = make_mail(
+        sender=SAM, to=_addr(copy["Reply-To"]), subject=f"Re: {copy['Subject']}", body=body
+    )[0]
+    setup.append(reply)
+    _run(setup)
+
+
+def test_a_representative_without_authority_gets_no_personal_details(setup: Setup) -> None:
+    _configure(setup)
+    setup.append(make_mail(sender="Jane Citizen <jane.citizen@example.net>")[0])
+    _run(setup)
+    _staff_answers(
+        setup,
+        "#representative Tom Advocate <tom@advocacy.example> authority=pending\n\n" + PRIVATE,
+    )
+    [case] = setup.cases()
+    assert "representative" in case["flags"]  # type: ignore[operator]
+    assert case["representative"] == "tom@advocacy.example"
+    assert case["representative_authority"] == "pending"
+    [to_jane] = [m for m in _to(setup, "jane.citizen@example.net") if PRIVATE in _body(_msg(m))]
+    [to_tom] = _to(setup, "tom@advocacy.example")
+    assert PRIVATE not in to_tom.data.decode(errors="replace")
+    assert "written consent" in _body(_msg(to_tom))
+    [receipt] = _to(setup, "sam@example.org")
+    assert "authority" in _body(_msg(receipt))  # the staff member is told
+    history = setup.cli("cases", "show", str(case["reference"])).stdout
+    assert "relay.withheld" in history
+
+    _staff_answers(setup, "#representative authority=received\n\nAn update: " + PRIVATE)
+    assert setup.cases()[0]["representative_authority"] == "received"
+    to_tom_now = [m for m in _to(setup, "tom@advocacy.example") if PRIVATE in _body(_msg(m))]
+    assert len(to_tom_now) == 1  # copied on the reply, now that authority is recorded
+
+
+def test_a_representative_command_without_an_address_is_refused(setup: Setup) -> None:
+    _configure(setup)
+    setup.append(make_mail(sender="Jane Citizen <jane.citizen@example.net>")[0])
+    _run(setup)
+    _staff_answers(setup, "#representative Tom Advocate authority=maybe\n\nHello")
+    [case] = setup.cases()
+    assert case["representative"] is None
+    [error] = _to(setup, "sam@example.org")
+    assert "authority=maybe" in _body(_msg(error))
+
+
+def test_the_representative_command_reads_who_and_their_authority() -> None:
+    assert representatives.read("Tom <Tom@Advocacy.example> authority=POA") == (
+        representatives.Representation("Tom", "tom@advocacy.example", "poa")
+    )
+    assert representatives.read("tom@advocacy.example") == (
+        representatives.Representation("", "tom@advocacy.example", None)
+    )
+    assert representatives.read("authority=received") == (
+        representatives.Representation("", "", "received")
+    )
+    for bad in ("", "Tom Advocate", "tom@advocacy.example authority=maybe"):
+        assert isinstance(representatives.read(bad), str)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from classifiers.types import LABELS
+from daemon.casework import representatives
 from daemon.casework import staff_actions as do
 from daemon.casework.staff_actions import Acting
 
@@ -107,6 +108,14 @@ COMMANDS: dict[str, CommandSpec] = {
             do.lesson,
         ),
         CommandSpec("done", "#done L-N", "a lesson or action is done", do.check_done, do.done),
+        CommandSpec(
+            "representative",
+            "#representative Name <address> authority=pending|received|poa",
+            "someone acts for the complainant: copied on replies, without personal details "
+            "until their authority is received",
+            representatives.check,
+            representatives.apply,
+        ),
         CommandSpec(
             "restrict",
             "#restrict [until DATE] WHY",

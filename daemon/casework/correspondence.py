@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from classifiers.types import Classification
+from daemon.casework import representatives
 from daemon.casework.commands import HELP, StaffReply, apply_commands, parse_staff_reply
 from daemon.casework.desk import Desk, Incoming, queue_mail, queue_staff_mail
 from daemon.casework.escalation import asks_for_escalation
@@ -140,7 +141,7 @@ def _follow_up(
         "status": case.status,
         "subject": desk.subject_for_staff(parsed),
         "sender_line": sender_line,
-        "note": note,
+        "note": "\n".join(x for x in (note, representatives.staff_note(case)) if x),
         "received": mailbox.letterhead.local_time(incoming.raw.received_at),
         "text": desk.words_for_staff(parsed),
     }
@@ -175,11 +176,11 @@ def _staff_reply(
     refused = apply_commands(Acting(session, desk, case, staff, now), reply)
     done = [f"#{c.name} {c.argument}".strip() for c in reply.commands]
     if reply.relay:
-        _relay(session, desk, case, reply.text, parsed, now, rights=not reply.interim)
+        held = _relay(session, desk, case, reply.text, parsed, now, rights=not reply.interim)
         if not reply.interim:
             lifecycle.on_staff_response(session, case, now, desk.procedure, staff)
-        if refused:
-            why = "your words were sent, but not every command could be done."
+        if refused or held:
+            why = _relay_problem(case, held, bool(refused))
             _tell_staff(session, desk, case, parsed, why, done, now, refused, relayed=True)
         return Result(uid, Outcome.STAFF, case.reference, "relayed")
     if reply.is_note and reply.text:
@@ -192,6 +193,16 @@ def _staff_reply(
         why = "it held no text of yours above the quoted mail."
     _tell_staff(session, desk, case, parsed, why, done, now, refused)
     return Result(uid, Outcome.STAFF, case.reference, "note" if reply.is_note else "commands")
+
+
+def _relay_problem(case: Case, held: bool, refused: bool) -> str:
+    problems = ["not every command could be done"] if refused else []
+    if held:
+        problems.append(
+            f"the representative ({representatives.describe(case)}) was sent a request for "
+            "their authority instead (#representative authority=received once it comes)"
+        )
+    return "but " + "; and ".join(problems) + "."
 
 
 def _same_handler(
@@ -239,30 +250,43 @@ def _relay(
     parsed: ParsedMessage,
     now: datetime,
     rights: bool,
-) -> None:
-    """Send the staff member's words to the complainant, threaded to their last message;
-    a stage's response (`rights`) ends with what the complainant may do next."""
+) -> bool:
+    """Send the staff member's words to the complainant, and to their representative, if
+    any, threaded to the complainant's last message; a stage's response (`rights`) ends with
+    what the complainant may do next. A representative without recorded authority gets a
+    letter saying what is needed instead (daemon.casework.representatives). Returns
+    whether anyone was sent a holding letter instead of the words."""
     mailbox = desk.mailbox
-    recipient = desk.complainant_address(case)
     last = cases.last_from(session, case, case.complainant)
     staff_name = parsed.sender_name or parsed.sender
-    relay = desk.letter(
-        "relay",
-        case=case,
-        recipient=recipient,
-        context={
-            "subject": re_subject(case.subject),
-            "text": text,
-            "signature": staff_name if mailbox.show_staff_identity else "Complaints team",
-            "rights": procedure.rights(desk.procedure, case.stage) if rights and case.stage else "",
-        },
-        now=now,
-        in_reply_to=last,
-        references=(last,) if last else (),
-        auto_submitted="no",
-    )
-    queue_mail(session, mailbox, case, relay, now)
+    context = {
+        "subject": re_subject(case.subject),
+        "text": text,
+        "signature": staff_name if mailbox.show_staff_identity else "Complaints team",
+        "rights": procedure.rights(desk.procedure, case.stage) if rights and case.stage else "",
+        "name": case.representative_name or "Sir or Madam",
+    }
+    withheld = False
+    targets = (desk.complainant_address(case), case.representative)
+    for recipient in dict.fromkeys(t for t in targets if t):
+        held = representatives.withholds(case, recipient)
+        relay = desk.letter(
+            "representative_pending" if held else "relay",
+            case=case,
+            recipient=recipient,
+            context=context,
+            now=now,
+            in_reply_to=last,
+            references=(last,) if last else (),
+            auto_submitted="no",
+        )
+        queue_mail(session, mailbox, case, relay, now)
+        withheld = withheld or held
     cases.add_event(session, case, now, "relay", text, actor=parsed.sender)
+    if withheld:
+        detail = f"{representatives.describe(case)}: sent what is needed, not the reply"
+        cases.add_event(session, case, now, "relay.withheld", detail, actor=parsed.sender)
+    return withheld
 
 
 def re_subject(subject: str) -> str:

@@ -36,6 +36,8 @@ def case_summary(case: Case) -> dict[str, Any]:
         "route": case.route,
         "assigned_to": case.assigned_to,
         "pseudonym": case.pseudonym,
+        "representative": case.representative,
+        "representative_authority": case.representative_authority,
         "stage": case.stage,
         "stage_due_at": iso(case.stage_due_at),
         "responded_at": iso(case.responded_at),
