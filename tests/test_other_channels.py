@@ -12,6 +12,7 @@ import pytest
 
 from daemon.casework import representatives
 from daemon.casework.directory import DirectoryError, load_service_users
+from daemon.triage import imports
 from daemon.triage.other_channels import Logged, read_logged
 from replies.addresses import is_new_case_address, new_case_address
 from tests.conftest import Setup, make_mail
@@ -251,3 +252,49 @@ def test_the_representative_command_reads_who_and_their_authority() -> None:
     )
     for bad in ("", "Tom Advocate", "tom@advocacy.example authority=maybe"):
         assert isinstance(representatives.read(bad), str)
+
+
+FORM_EXPORT = """name,email,received,subject,text
+Ada Okafor,ada.okafor@example.net,2026-12-01 09:15,Care plan,"I complain: his review was cancelled."
+Bo Li,,2026-12-02 10:00,Bins,"The bins on Mill Lane have not been collected for three weeks."
+"""
+
+
+def test_a_web_form_export_is_imported_as_logged_complaints(setup: Setup) -> None:
+    _configure(setup)
+    export = setup.config_path.parent / "form.csv"
+    export.write_text(FORM_EXPORT.replace("Bo Li,,", "Bo Li,bo.li@example.net,"))
+    out = setup.cli("cases", "import", str(export), "--by", "sam@example.org").stdout
+    assert "2 complaint(s) queued" in out
+    _run(setup)
+    made = sorted(setup.cases(), key=lambda c: str(c["received"]))
+    assert [c["channel"] for c in made] == ["web", "web"]
+    assert str(made[0]["received"]).startswith("2026-12-01T09:15")
+    assert _to(setup, "ada.okafor@example.net")
+    assert _to(setup, "bo.li@example.net")
+    setup.cli("cases", "import", str(export), "--by", "sam@example.org")
+    _run(setup)
+    assert len(setup.cases()) == 2  # importing the same file again opens nothing twice
+
+
+def test_an_import_with_a_bad_row_imports_nothing(setup: Setup) -> None:
+    _configure(setup)
+    export = setup.config_path.parent / "form.csv"
+    export.write_text(FORM_EXPORT)  # Bo Li has neither email nor postal address
+    result = setup.cli("cases", "import", str(export), "--by", "sam@example.org", check=False)
+    assert result.returncode == 1
+    assert "row 2: give an email address" in result.stderr
+    refused = setup.cli("cases", "import", str(export), "--by", "jane@example.net", check=False)
+    assert "not staff" in refused.stderr
+    _run(setup)
+    assert setup.cases() == []
+
+
+def test_import_files_are_read_as_csv_json_or_json_lines() -> None:
+    rows = imports.read_rows("x.jsonl", '{"name": "Ada", "email": "a@example.net", "text": "t"}\n')
+    assert rows[0].commands() == "#channel web\n#from Ada <a@example.net>\n\nt\n"
+    assert imports.read_rows("x.json", '[{"name": "Ada", "post": "1 High St", "text": "t"}]')
+    with pytest.raises(imports.ImportProblem, match="unknown field"):
+        imports.read_rows("x.json", '[{"nmae": "Ada"}]')
+    with pytest.raises(imports.ImportProblem, match=r"\.csv, \.json or \.jsonl"):
+        imports.read_rows("x.xlsx", "")
