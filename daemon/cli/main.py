@@ -255,9 +255,11 @@ def addresses(config_path: Path) -> None:
 from daemon.cli.checks import check_config  # noqa: E402
 from daemon.cli.deadlines import register as _register_deadline_commands  # noqa: E402
 from daemon.cli.imports import import_cases  # noqa: E402
+from daemon.cli.report import report  # noqa: E402
 from daemon.cli.review import review_group  # noqa: E402
 
 main.add_command(check_config)
 main.add_command(review_group)
+main.add_command(report)
 cases_group.add_command(import_cases)
 _register_deadline_commands(main)

@@ -1,0 +1,170 @@
+"""Board reports (issue 22): the figures from facts, purely; the themes; and end to end, a
+mailbox seeded through the real daemon over several months, reported as JSON and CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+from classifiers.themes import themes
+from daemon.reports import figures
+from models.reporting import CaseFacts, StageRun
+from tests.conftest import Setup, make_mail
+from tests.test_staff_loop import _configure, _run
+
+NOW = datetime(2026, 6, 30, 12, tzinfo=UTC)
+DAY = timedelta(days=1)
+
+
+def _facts(n: int, **fields: object) -> CaseFacts:
+    base: dict[str, object] = {
+        "case_id": n,
+        "reference": f"CMP-2026-{n:05d}",
+        "label": "complaint",
+        "channel": "email",
+        "flags": (),
+        "route": "team@example.org",
+        "status": "in_stage",
+        "received_at": NOW - 20 * DAY,
+        "ack_due_at": NOW - 19 * DAY,
+        "acknowledged_at": NOW - 20 * DAY,
+        "no_ack_reason": None,
+        "automatic_reply": "acknowledgement",
+        "outcome": None,
+        "closed_at": None,
+        "stage": 1,
+        "stage_due_at": NOW - 6 * DAY,
+        "stages": (),
+    }
+    base.update(fields)
+    return CaseFacts(**base)  # type: ignore[arg-type]
+
+
+def test_acknowledgements_on_time_late_and_pending() -> None:
+    facts = [
+        _facts(1),  # on time
+        _facts(2, acknowledged_at=NOW - 18 * DAY),  # late
+        _facts(3, acknowledged_at=None),  # never sent, past due: late
+        _facts(4, acknowledged_at=None, ack_due_at=NOW + DAY),  # pending
+        _facts(5, acknowledged_at=None, no_ack_reason="automatic"),  # none owed
+    ]
+    assert figures.acknowledgements(facts, NOW) == {
+        "due": 4,
+        "on_time": 1,
+        "late": 2,
+        "pending": 1,
+        "on_time_percent": 33.3,
+    }
+
+
+def test_stage_responses_and_median_working_days() -> None:
+    start = NOW - 30 * DAY
+
+    def run(stage: int, days: int | None, due_in: int = 14) -> StageRun:
+        answered = start + days * DAY if days is not None else None
+        return StageRun(stage, start, start + due_in * DAY, answered)
+
+    facts = [
+        _facts(1, stages=(run(1, 5),)),
+        _facts(2, stages=(run(1, 20),)),  # late
+        _facts(3, stages=(run(1, None),)),  # unanswered past due: late
+        _facts(4, stages=(run(1, 7), run(2, None, due_in=60))),  # stage 2 not yet due
+    ]
+    stages = figures.stages(facts, NOW, lambda a, b: (b - a).days)
+    assert stages == [
+        {
+            "stage": 1,
+            "due": 4,
+            "on_time": 2,
+            "late": 2,
+            "on_time_percent": 50.0,
+            "median_working_days": 7,
+        },
+        {
+            "stage": 2,
+            "due": 1,
+            "on_time": 0,
+            "late": 0,
+            "on_time_percent": None,
+            "median_working_days": None,
+        },
+    ]
+    assert figures.escalations(facts) == 1
+
+
+def test_outcomes_referrals_and_flags_are_counts() -> None:
+    facts = [
+        _facts(1, outcome="upheld", flags=("safeguarding",)),
+        _facts(2, outcome="upheld", flags=("restricted", "repeat_contact")),
+        _facts(3, label="data_protection", automatic_reply="signpost", route="dpo@x.org"),
+        _facts(4, label="hr", automatic_reply="acknowledgement"),  # not signposted
+    ]
+    assert figures.outcomes(facts) == {"upheld": 2}
+    assert figures.referrals(facts) == {"data_protection -> dpo@x.org": 1}
+    assert figures.flags(facts)["safeguarding"] == 1
+    assert figures.flags(facts)["restricted"] == 1
+
+
+TOPICS = {
+    "parking": "The hospital car park charges are too high and the parking machines were "
+    "broken again, so I got a parking fine while visiting my father.",
+    "food": "The food on the ward was cold and my mother was given meals she cannot eat "
+    "because of her diabetes; nobody checked her diet.",
+    "waiting": "We waited six hours in the emergency department waiting room and nobody "
+    "told us why the waiting time was so long.",
+}
+
+
+def test_themes_find_what_complaints_are_about_without_names() -> None:
+    texts = [
+        f"{TOPICS[topic]} Regards, {name} Smith, 07700 900{n:03d}"
+        for n, (topic, name) in enumerate(
+            (t, n) for t in TOPICS for n in ("Alice", "Bob", "Chen", "Dee", "Eve", "Fay", "Gus")
+        )
+    ]
+    found = themes(texts)
+    words = {term for theme in found for term in theme.terms}
+    assert {"parking", "food", "waiting"} <= words
+    assert not words & {"alice", "bob", "chen", "smith"}  # names are no theme
+    assert sum(len(theme.members) for theme in found) == len(texts)
+
+
+def test_a_seeded_mailbox_reports_its_figures(setup: Setup) -> None:
+    _configure(setup)
+    seeded: Counter[str] = Counter()
+    for month, count in ((3, 6), (4, 9), (5, 12)):
+        for n in range(count):
+            topic = list(TOPICS)[n % 3]
+            when = datetime(2026, month, 2 + n, 10, tzinfo=UTC)
+            sender = f"Person {month}-{n} <person{month}.{n}@example.net>"
+            raw = make_mail(sender=sender, subject=f"Complaint about {topic}", body=TOPICS[topic])[
+                0
+            ]
+            setup.append(raw, when=when)
+            seeded[f"2026-{month:02d}"] += 1
+    _run(setup)
+    out = setup.cli(
+        "report", "--from", "2026-04-01", "--to", "2026-05-31", "--format", "json"
+    ).stdout
+    report = json.loads(out)
+    assert report["period"]["from"].startswith("2026-04-01T00:00")
+    assert report["cases"]["total"] == seeded["2026-04"] + seeded["2026-05"]
+    assert report["cases"]["by_month"] == {"2026-04": 9, "2026-05": 12}
+    assert report["cases"]["by_channel"] == {"email": 21}
+    assert report["cases"]["by_label"]["complaint"] == 21  # no complaint left the process
+    assert report["previous"]["cases"]["total"] == seeded["2026-03"]
+    assert report["change"]["cases"] == 21 - 6
+    [stage1] = report["stages"]
+    assert stage1["due"] == 21
+    terms = {term for theme in report["themes"] for term in theme["terms"]}
+    assert {"parking", "food", "waiting"} <= terms
+    assert sum(t["count"] for t in report["themes"]) == 21
+    assert sum(t["previous"] for t in report["themes"]) == 6
+    assert "example.net" not in out
+    table = setup.cli("report", "--from", "2026-04-01", "--to", "2026-05-31", "--format", "csv")
+    rows = dict(csv.reader(io.StringIO(table.stdout)))
+    assert rows["cases.total"] == "21"
+    assert rows["cases.by_month.2026-05"] == "12"
