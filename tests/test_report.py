@@ -7,6 +7,7 @@ import csv
 import io
 import json
 from collections import Counter
+from html.parser import HTMLParser
 from datetime import UTC, datetime, timedelta
 
 from classifiers.themes import themes
@@ -168,3 +169,20 @@ def test_a_seeded_mailbox_reports_its_figures(setup: Setup) -> None:
     rows = dict(csv.reader(io.StringIO(table.stdout)))
     assert rows["cases.total"] == "21"
     assert rows["cases.by_month.2026-05"] == "12"
+    page = setup.config_path.parent / "report.html"
+    setup.cli(
+        "report",
+        "--from",
+        "2026-04-01",
+        "--to",
+        "2026-05-31",
+        "--format",
+        "html",
+        "--output",
+        str(page),
+    )
+    html = page.read_text()
+    assert html.count("<svg") >= 3  # volume, on time, themes
+    assert "Cases received by month" in html  # the chart's text stays text
+    assert "example.net" not in html
+    HTMLParser().feed(html)

@@ -22,7 +22,7 @@ from daemon.cli.support import config_option, database, fail, load_or_fail
     help="The last day of the period (included).",
 )
 @click.option("--mailbox", "mailbox_name", default=None, help="Only this mailbox.")
-@click.option("--format", "form", type=click.Choice(["json", "csv"]), default="json")
+@click.option("--format", "form", type=click.Choice(["json", "csv", "html"]), default="json")
 @click.option(
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -58,7 +58,9 @@ def report(
     )
     with database(config) as db, db.reader() as session:
         found = build(session, calendar, period, datetime.now(UTC), mailbox_name)
-    text = render(found, form)
+    title = f"{mailbox.organisation}: complaints report"
+    made = datetime.now(calendar.zone).strftime("%d %B %Y %H:%M")
+    text = render(found, form, title, made)
     if output is None:
         click.echo(text, nl=False)
     else:

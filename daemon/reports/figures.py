@@ -26,7 +26,17 @@ def cases(facts: Sequence[CaseFacts], month: Callable[[datetime], str]) -> dict[
         "by_label": dict(sorted(Counter(f.label for f in facts).items())),
         "by_month": dict(sorted(Counter(month(f.received_at) for f in facts).items())),
         "by_channel": dict(sorted(Counter(f.channel for f in facts).items())),
+        "by_month_label": _by_month_label(facts, month),
     }
+
+
+def _by_month_label(
+    facts: Sequence[CaseFacts], month: Callable[[datetime], str]
+) -> dict[str, dict[str, int]]:
+    found: dict[str, Counter[str]] = {}
+    for f in facts:
+        found.setdefault(month(f.received_at), Counter())[f.label] += 1
+    return {m: dict(sorted(found[m].items())) for m in sorted(found)}
 
 
 def acknowledgements(facts: Sequence[CaseFacts], now: datetime) -> dict[str, Any]:

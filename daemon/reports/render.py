@@ -1,5 +1,5 @@
-"""A report (daemon.reports.report) written out: JSON (stable keys, for other tools) or CSV
-(one row per figure: section, key, value; for a spreadsheet)."""
+"""A report (daemon.reports.report) written out: JSON (stable keys, for other tools), CSV
+(one row per figure, for a spreadsheet) or HTML (one file, charts inline, for a board)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-FORMATS = ("json", "csv")
+FORMATS = ("json", "csv", "html")
 
 
 def as_json(report: dict[str, Any]) -> str:
@@ -46,5 +46,62 @@ def _number(text: str) -> bool:
     return True
 
 
-def render(report: dict[str, Any], form: str) -> str:
+def render(report: dict[str, Any], form: str, title: str = "", made: str = "") -> str:
+    if form == "html":
+        return as_html(report, title or "Complaints report", made)
     return as_json(report) if form == "json" else as_csv(report)
+
+
+TARGET_PERCENT = 95.0  # the on-time target drawn on the chart
+
+
+def _delta(value: float | None, unit: str = "") -> str:
+    if value is None or value == 0:
+        return "no change" if value == 0 else ""
+    sign = "+" if value > 0 else "−"
+    return f"{sign}{abs(value):g}{' ' + unit if unit else ''} on the previous period"
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:g}%"
+
+
+def as_html(report: dict[str, Any], title: str, made: str) -> str:
+    """One self-contained HTML file: the charts inline as SVG, readable on a phone and in
+    print (daemon/reports/report.html)."""
+    from importlib.resources import files
+
+    from jinja2 import Environment, select_autoescape
+
+    from daemon.reports import charts
+
+    stages = [(f"Stage {s['stage']}", s["on_time_percent"]) for s in report["stages"]]
+    drawn = {
+        "volume": charts.volume(report["cases"]["by_month_label"]),
+        "on_time": charts.on_time(
+            [("Acknowledgement", report["acknowledgements"]["on_time_percent"]), *stages],
+            TARGET_PERCENT,
+        ),
+        "outcomes": charts.counts("Outcomes", report["outcomes"]),
+        "themes": charts.counts(
+            "Themes (complaints)",
+            {", ".join(t["terms"][:3]): t["count"] for t in report["themes"]},
+        ),
+    }
+    environment = Environment(autoescape=select_autoescape(default=True))
+    template = environment.from_string(
+        (files("daemon.reports") / "report.html").read_text(encoding="utf-8")
+    )
+    period, previous = report["period"], report["previous"]["period"]
+    return template.render(
+        r=report,
+        charts=drawn,
+        title=title,
+        start=period["from"][:10],
+        end=period["to"][:10],
+        previous_start=previous["from"][:10],
+        previous_end=previous["to"][:10],
+        made=made,
+        delta=_delta,
+        pct=_pct,
+    )
