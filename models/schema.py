@@ -325,3 +325,16 @@ class Restriction(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     actor: Mapped[str] = mapped_column(String(320))
     lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Audit(Base):
+    """Who read or erased personal data (cases show, export, erase), when and why; never the
+    data subject's identifiers."""
+
+    __tablename__ = "audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    os_user: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text)

@@ -182,3 +182,36 @@ def test_stored_messages_are_compressed_with_lz4_where_the_server_has_it(pg_url:
         {"message": "l", "outbox": "l"} if has_lz4 else {"message": "", "outbox": ""}
     )
     db.dispose()
+
+
+def test_erasure_on_postgresql_rewrites_the_tables(
+    setup: Setup, pg_url: str, tmp_path: Path
+) -> None:
+    write_config(
+        setup.config_path,
+        imap_port=setup.dovecot.port,
+        user=setup.user,
+        address=setup.address,
+        smtp_port=setup.sink.port,
+        db_url=pg_url,
+    )
+    setup.append(make_mail(sender="Pat <pat.erase@example.net>")[0])
+    assert setup.cli("run", "--once").returncode == 0
+    done = setup.cli(
+        "erase", "--subject", "pat.erase@example.net", "--reason", "asked", "--yes", "--force"
+    )
+    assert "erased: 1 cases" in done.stdout
+    db = Database(pg_url)
+    with db.reader() as session:
+        left = session.execute(
+            text(
+                "SELECT count(*) FROM message"
+                " WHERE position('pat.erase' in encode(raw, 'escape')) > 0"
+            )
+        ).scalar()
+        audited = session.execute(
+            text("SELECT count(*) FROM audit WHERE action = 'erase'")
+        ).scalar()
+    db.dispose()
+    assert left == 0
+    assert audited

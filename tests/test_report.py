@@ -7,8 +7,8 @@ import csv
 import io
 import json
 from collections import Counter
-from html.parser import HTMLParser
 from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
 
 from classifiers.themes import themes
 from daemon.reports import figures

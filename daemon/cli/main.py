@@ -137,14 +137,18 @@ def cases_list(
 @click.argument("reference")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object, history included.")
 def cases_show(config_path: Path, reference: str, as_json: bool) -> None:
-    """Show one case: what the procedure recorded, and its history (who did what, when)."""
-    from models import cases
+    """Show one case: what the procedure recorded, and its history (who did what, when).
+    Every showing is audited (the operating-system user, the reference)."""
+    from datetime import UTC, datetime
+
+    from models import cases, records
 
     config = load_or_fail(config_path)
-    with database(config) as db, db.reader() as session:
+    with database(config) as db, db.transaction() as session:
         case = cases.case_by_reference(session, reference)
         if case is None:
             fail(f"no case {reference}", 1)
+        records.audit(session, datetime.now(UTC), "cases show", case.reference)
         record = case_record(session, case)
         events = cases.case_events(session, case.id)
         if as_json:
@@ -255,11 +259,14 @@ def addresses(config_path: Path) -> None:
 from daemon.cli.checks import check_config  # noqa: E402
 from daemon.cli.deadlines import register as _register_deadline_commands  # noqa: E402
 from daemon.cli.imports import import_cases  # noqa: E402
+from daemon.cli.records import erase, export  # noqa: E402
 from daemon.cli.report import report  # noqa: E402
 from daemon.cli.review import review_group  # noqa: E402
 
 main.add_command(check_config)
 main.add_command(review_group)
 main.add_command(report)
+main.add_command(export)
+main.add_command(erase)
 cases_group.add_command(import_cases)
 _register_deadline_commands(main)

@@ -85,7 +85,7 @@ def _themes(
     texts, owners = [], []
     for fact in complaints:
         raw = raws.get(fact.case_id)
-        if raw is not None:
+        if raw:  # b"" once erased
             parsed = parse_message(raw)
             texts.append(f"{parsed.subject}\n{sender_text(parsed.text)}")
             owners.append(fact)
