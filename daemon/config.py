@@ -183,6 +183,13 @@ class MailboxConfig(_Strict):
     referral_auto_close: bool = False
     routes: RoutesConfig = RoutesConfig()
     signpost: SignpostConfig = SignpostConfig()
+    # How long each label's case records are kept after the case closes ("6 years",
+    # "18 months", "400 days"); then their content is purged and their figures kept
+    # (daemon.casework.retention). A label not named here is kept.
+    retention: dict[
+        Literal["complaint", "feedback", "data_protection", "safeguarding", "hr", "social_care"],
+        Annotated[str, Field(pattern=r"^\s*\d{1,4}\s+(years?|months?|days?)\s*$")],
+    ] = Field(default_factory=dict)
     policy: PolicyConfig = PolicyConfig()
     calendar: CalendarConfig = CalendarConfig()
     reminders: RemindersConfig = RemindersConfig()

@@ -36,6 +36,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Freed content is overwritten with zeros: purged personal data leaves the file.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     # WAL + NORMAL is durable against process crashes; only an OS crash may lose the tail.
     cursor.execute("PRAGMA synchronous=NORMAL")

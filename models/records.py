@@ -128,3 +128,25 @@ def audit(session: Session, at: datetime, action: str, detail: str) -> None:
     except (KeyError, OSError):
         user = "unknown"
     session.add(Audit(at=at, os_user=user[:64], action=action, detail=detail))
+
+
+def closed_before(session: Session, mailbox: str, label: str, moment: datetime) -> list[Case]:
+    """The mailbox's `label` cases closed before `moment` whose content is not purged yet."""
+    query = select(Case).where(
+        Case.mailbox == mailbox,
+        Case.label == label,
+        Case.closed_at.is_not(None),
+        Case.closed_at < moment,
+        Case.subject != ERASED,
+    )
+    return list(session.scalars(query.order_by(Case.id)))
+
+
+def of_cases(session: Session, cases: list[Case]) -> Subject:
+    """The records of `cases`: their messages and mail (for retention)."""
+    ids = [c.id for c in cases]
+    return Subject(
+        cases,
+        list(session.scalars(select(Message).where(Message.case_id.in_(ids)))),
+        list(session.scalars(select(Outbox).where(Outbox.case_id.in_(ids)))),
+    )

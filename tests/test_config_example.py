@@ -15,6 +15,8 @@ _TABLE = re.compile(r"^#?\s*\[\[?([a-z_.]+)\]\]?")
 _KEY = re.compile(r"^#?\s*([a-z_]+)\s*=")
 # Lists of tables the example writes inline, as one key (`stages = [{ name = ... }]`).
 INLINE_LISTS = {"mailbox.policy.stages"}
+# Tables that are maps (label -> value): their keys are data, the table is the setting.
+MAPS = {"mailbox.retention"}
 
 
 def _documented() -> set[str]:
@@ -28,7 +30,9 @@ def _documented() -> set[str]:
             table = header.group(1)
             continue
         key = _KEY.match(stripped)
-        if key:
+        if key and table in MAPS:
+            found.add(table)
+        elif key:
             found.add(f"{table}.{key.group(1)}" if table else key.group(1))
     return found
 

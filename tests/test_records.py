@@ -10,8 +10,9 @@ import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from daemon.casework.retention import period
 from tests.conftest import Setup, make_mail
-from tests.test_staff_loop import _addr, _configure, _msg, _run, _to
+from tests.test_staff_loop import ROUTES, _addr, _configure, _msg, _run, _to
 
 JANE = "jane.erasable@example.net"
 SECRET_WORDS = "my neighbour Mrs Quimby"
@@ -91,3 +92,53 @@ def test_erasure_removes_every_byte_and_keeps_the_figures(setup: Setup) -> None:
     assert all(user for _, user, _ in audit)
     assert "asked on 1 Dec" in audit[0][2]
     assert JANE not in str(audit)
+
+
+def _close(setup: Setup, subject: bytes) -> None:
+    copy = _msg(
+        next(
+            m
+            for m in setup.outgoing()
+            if subject in m.data and any(r.endswith("@example.org") for r in m.rcpt_tos)
+        )
+    )
+    setup.append(
+        make_mail(
+            sender="Sam <sam@example.org>",
+            to=_addr(copy["Reply-To"]),
+            subject=f"Re: {copy['Subject']}",
+            body="#close upheld\n",
+        )[0]
+    )
+    _run(setup)
+
+
+def test_retention_purges_closed_cases_past_their_period(setup: Setup) -> None:
+    _configure(setup)  # no retention yet
+    body = "I complain that the outpatient clinic lost the letters\nMrs Quimby sent for me."
+    setup.append(make_mail(sender=f"Jane E <{JANE}>", subject="Lost letters", body=body)[0])
+    setup.append(make_mail(sender="Bo <bo.open@example.net>", subject="Still open")[0])
+    _run(setup)
+    _close(setup, b"Lost letters")
+    _configure(setup, ROUTES + '[mailbox.retention]\ncomplaint = "0 days"\n')
+    dry = setup.cli("retention", "--dry-run").stdout
+    assert "would purge 1 complaint case(s)" in dry
+    assert _bytes_on_disk(setup.db_path, b"Quimby") > 0  # a dry run changes nothing
+    assert "purged 1 complaint case(s)" in setup.cli("retention").stdout
+    assert _bytes_on_disk(setup.db_path, b"Quimby") == 0
+    assert _bytes_on_disk(setup.db_path, b"bo.open@example.net") > 0  # open: kept
+    outcomes = sorted(str(c["outcome"]) for c in setup.cases())
+    assert outcomes == ["None", "upheld"]  # the figures stay
+    assert "nothing is past" in setup.cli("retention").stdout
+    _close(setup, b"Still open")  # the daemon's daily job purges it once closed
+    setup.cli("run", "--once")
+    rows = sqlite3.connect(setup.db_path).execute('SELECT subject FROM "case"').fetchall()
+    assert rows == [("[erased]",), ("[erased]",)]
+    assert _bytes_on_disk(setup.db_path, b"bo.open@example.net") == 0  # secure_delete
+
+
+def test_retention_periods_are_calendar_periods() -> None:
+    start = datetime(2024, 2, 29, tzinfo=UTC)
+    assert start + period("1 year") == datetime(2025, 2, 28, tzinfo=UTC)
+    assert start + period("18 months") == datetime(2025, 8, 29, tzinfo=UTC)
+    assert start + period("400 days") == start + timedelta(days=400)

@@ -259,7 +259,7 @@ def addresses(config_path: Path) -> None:
 from daemon.cli.checks import check_config  # noqa: E402
 from daemon.cli.deadlines import register as _register_deadline_commands  # noqa: E402
 from daemon.cli.imports import import_cases  # noqa: E402
-from daemon.cli.records import erase, export  # noqa: E402
+from daemon.cli.records import erase, export, retention_command  # noqa: E402
 from daemon.cli.report import report  # noqa: E402
 from daemon.cli.review import review_group  # noqa: E402
 
@@ -268,5 +268,6 @@ main.add_command(review_group)
 main.add_command(report)
 main.add_command(export)
 main.add_command(erase)
+main.add_command(retention_command)
 cases_group.add_command(import_cases)
 _register_deadline_commands(main)

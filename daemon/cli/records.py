@@ -130,3 +130,32 @@ def erase(config_path: Path, who: str, reason: str, yes: bool, force: bool) -> N
             records.audit(session, now, "erase", f"{reason} ({said})")
         db.compact()
     click.echo(f"erased: {said}. The IMAP mailbox keeps its own copy: delete it there too.")
+
+
+@click.command("retention")
+@config_option
+@click.option("--dry-run", is_flag=True, help="Say what would be purged; change nothing.")
+def retention_command(config_path: Path, dry_run: bool) -> None:
+    """Purge the content of cases kept past their label's retention period
+    ([mailbox.retention]), keeping their figures; the daemon does this daily too."""
+    from daemon.casework import retention
+
+    config = load_or_fail(config_path)
+    now = datetime.now(UTC)
+    total = 0
+    with database(config) as db:
+        with db.reader() if dry_run else db.transaction() as session:
+            for mailbox in config.mailbox:
+                if dry_run:
+                    found = retention.due(session, mailbox, now)
+                    counts = {label: len(cases) for label, cases in found.items()}
+                else:
+                    counts = retention.purge(session, mailbox, now)
+                for label, n in counts.items():
+                    verb = "would purge" if dry_run else "purged"
+                    click.echo(f"{mailbox.name}: {verb} {n} {label} case(s)")
+                total += sum(counts.values())
+        if total and not dry_run:
+            db.compact()
+    if not total:
+        click.echo("nothing is past its retention period")

@@ -20,6 +20,7 @@ from datetime import datetime
 import structlog
 from sqlalchemy.orm import Session
 
+from daemon.casework import retention
 from daemon.casework.desk import Desk
 from daemon.casework.reminders import queue_reminders, review_restrictions
 from daemon.clock import Clock
@@ -62,11 +63,17 @@ def _restriction_reviews(session: Session, desk: Desk, now: datetime) -> int:
     return len(review_restrictions(session, desk, now))
 
 
+def _retention(session: Session, desk: Desk, now: datetime) -> int:
+    """Purge the content of cases kept past their label's retention period."""
+    return sum(retention.purge(session, desk.mailbox, now).values())
+
+
 JOBS: tuple[Job, ...] = (
     Job("late_acknowledgements", _late_acknowledgements, queues_mail=False),
     Job("unopposed_referrals", _unopposed_referrals, queues_mail=False),
     Job("restriction_reviews", _restriction_reviews, queues_mail=True),
     Job("reminders", _reminders, queues_mail=True),
+    Job("retention", _retention, queues_mail=False),
 )
 
 
