@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import warnings
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
@@ -186,3 +187,23 @@ def test_a_seeded_mailbox_reports_its_figures(setup: Setup) -> None:
     assert "Cases received by month" in html  # the chart's text stays text
     assert "example.net" not in html
     HTMLParser().feed(html)
+    pdf = setup.config_path.parent / "report.pdf"
+    setup.cli(
+        "report",
+        "--from",
+        "2026-04-01",
+        "--to",
+        "2026-05-31",
+        "--format",
+        "pdf",
+        "--output",
+        str(pdf),
+    )
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF")
+    assert data.rstrip().endswith(b"%%EOF")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # HarfBuzz-Subset, see render
+        from weasyprint import HTML
+
+        assert len(HTML(string=html).render().pages) >= 2  # the whole report, over pages

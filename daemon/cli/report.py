@@ -22,7 +22,7 @@ from daemon.cli.support import config_option, database, fail, load_or_fail
     help="The last day of the period (included).",
 )
 @click.option("--mailbox", "mailbox_name", default=None, help="Only this mailbox.")
-@click.option("--format", "form", type=click.Choice(["json", "csv", "html"]), default="json")
+@click.option("--format", "form", type=click.Choice(["json", "csv", "html", "pdf"]), default="json")
 @click.option(
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -42,7 +42,7 @@ def report(
     lessons; the themes of the complaints; the previous period of equal length, and the
     change. Dates are the mailbox's local days."""
     from daemon.casework.deadlines import calendar_for
-    from daemon.reports.render import render
+    from daemon.reports.render import as_pdf, render
     from daemon.reports.report import Period, build
 
     config = load_or_fail(config_path)
@@ -60,6 +60,12 @@ def report(
         found = build(session, calendar, period, datetime.now(UTC), mailbox_name)
     title = f"{mailbox.organisation}: complaints report"
     made = datetime.now(calendar.zone).strftime("%d %B %Y %H:%M")
+    if form == "pdf":
+        if output is None:
+            fail("--format pdf needs --output FILE.pdf")
+        output.write_bytes(as_pdf(render(found, "html", title, made)))
+        click.echo(f"report written to {output}", err=True)
+        return
     text = render(found, form, title, made)
     if output is None:
         click.echo(text, nl=False)

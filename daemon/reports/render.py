@@ -105,3 +105,18 @@ def as_html(report: dict[str, Any], title: str, made: str) -> str:
         delta=_delta,
         pct=_pct,
     )
+
+
+def as_pdf(html: str) -> bytes:
+    """The HTML report as PDF (WeasyPrint: the charts stay vectors)."""
+    import logging
+    import warnings
+
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)  # font-fallback chatter
+    logging.getLogger("fontTools").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        # "HarfBuzz-Subset will be required by future versions": fonts are subset without it
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from weasyprint import HTML
+
+        return bytes(HTML(string=html).write_pdf())
