@@ -132,6 +132,13 @@ class RoutesConfig(_Strict):
         return value or self.review or self.complaint
 
 
+class BoardReportsConfig(_Strict):
+    """Who gets the board report after each month or quarter (daemon.reports.board)."""
+
+    to: tuple[Address, ...] = ()
+    every: Literal["month", "quarter"] = "quarter"
+
+
 class MailboxConfig(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     address: Address
@@ -183,6 +190,7 @@ class MailboxConfig(_Strict):
     referral_auto_close: bool = False
     routes: RoutesConfig = RoutesConfig()
     signpost: SignpostConfig = SignpostConfig()
+    board_reports: BoardReportsConfig = BoardReportsConfig()
     # How long each label's case records are kept after the case closes ("6 years",
     # "18 months", "400 days"); then their content is purged and their figures kept
     # (daemon.casework.retention). A label not named here is kept.

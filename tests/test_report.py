@@ -8,14 +8,16 @@ import io
 import json
 import warnings
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
+from zoneinfo import ZoneInfo
 
 from classifiers.themes import themes
 from daemon.reports import figures
+from daemon.reports.board import last_period
 from models.reporting import CaseFacts, StageRun
 from tests.conftest import Setup, make_mail
-from tests.test_staff_loop import _configure, _run
+from tests.test_staff_loop import ROUTES, _body, _configure, _msg, _run
 
 NOW = datetime(2026, 6, 30, 12, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -207,3 +209,33 @@ def test_a_seeded_mailbox_reports_its_figures(setup: Setup) -> None:
         from weasyprint import HTML
 
         assert len(HTML(string=html).render().pages) >= 2  # the whole report, over pages
+
+
+def test_the_board_period_is_the_last_whole_month_or_quarter() -> None:
+    zone = ZoneInfo("Europe/London")
+    q = last_period(date(2026, 1, 5), "quarter", zone)
+    assert (q.start.date(), q.end.date()) == (date(2025, 10, 1), date(2026, 1, 1))
+    m = last_period(date(2026, 3, 31), "month", zone)
+    assert (m.start.date(), m.end.date()) == (date(2026, 2, 1), date(2026, 3, 1))
+    assert last_period(date(2026, 5, 1), "quarter", zone).start.date() == date(2026, 1, 1)
+
+
+def test_the_board_gets_last_months_report_once(setup: Setup) -> None:
+    _configure(
+        setup, ROUTES + '[mailbox.board_reports]\nto = ["board@example.org"]\nevery = "month"\n'
+    )
+    first_of_month = datetime.now(UTC).replace(day=1, hour=12)
+    for n in range(3):
+        when = first_of_month - timedelta(days=3 + n)
+        raw = make_mail(sender=f"P <p{n}@example.net>", subject="Parking", body=TOPICS["parking"])[
+            0
+        ]
+        setup.append(raw, when=when)
+    _run(setup)
+    _run(setup)  # and again: no second report
+    [mail] = [m for m in setup.outgoing() if "board@example.org" in m.rcpt_tos]
+    message = _msg(mail)
+    assert "Cases received: 3" in _body(message)
+    names = sorted(str(p.get_filename()) for p in message.walk() if p.get_filename())
+    assert [n.rsplit(".", 1)[1] for n in names] == ["html", "pdf"]
+    assert b"example.net" not in mail.data

@@ -25,6 +25,7 @@ from daemon.casework.desk import Desk
 from daemon.casework.reminders import queue_reminders, review_restrictions
 from daemon.clock import Clock
 from daemon.config import Config
+from daemon.reports import board
 from daemon.service.secrets import reply_secret
 from models.database import Database
 from models.lifecycle import close_unopposed_referrals, record_late_acknowledgements
@@ -63,6 +64,11 @@ def _restriction_reviews(session: Session, desk: Desk, now: datetime) -> int:
     return len(review_restrictions(session, desk, now))
 
 
+def _board_report(session: Session, desk: Desk, now: datetime) -> int:
+    """After each month or quarter, the board's report (once per period and recipient)."""
+    return board.send_due(session, desk, now)
+
+
 def _retention(session: Session, desk: Desk, now: datetime) -> int:
     """Purge the content of cases kept past their label's retention period."""
     return sum(retention.purge(session, desk.mailbox, now).values())
@@ -73,6 +79,7 @@ JOBS: tuple[Job, ...] = (
     Job("unopposed_referrals", _unopposed_referrals, queues_mail=False),
     Job("restriction_reviews", _restriction_reviews, queues_mail=True),
     Job("reminders", _reminders, queues_mail=True),
+    Job("board_report", _board_report, queues_mail=True),
     Job("retention", _retention, queues_mail=False),
 )
 
