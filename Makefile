@@ -9,11 +9,17 @@ BINDIR ?= /usr/local/bin
 
 .PHONY: deps venv test lint typecheck unit demo bench install clean
 
-# System packages: Dovecot for the private IMAP server used by tests, demo and benchmarks.
+# System packages: Dovecot for the private IMAP server used by tests, demo and benchmarks;
+# Chromium and poppler-utils to look at the board report as a reader would (tests).
 deps:
-	@command -v dovecot >/dev/null 2>&1 || test -x /usr/sbin/dovecot || { \
-	  echo "installing dovecot-imapd"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd; }
+	@missing=""; \
+	{ command -v dovecot >/dev/null 2>&1 || test -x /usr/sbin/dovecot; } || missing="$$missing dovecot-imapd"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v pdftoppm >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -6,11 +6,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-import warnings
+import subprocess
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
+from pathlib import Path
 from zoneinfo import ZoneInfo
+
+import numpy as np
+from PIL import Image
 
 from classifiers.themes import themes
 from daemon.reports import figures
@@ -204,11 +208,67 @@ def test_a_seeded_mailbox_reports_its_figures(setup: Setup) -> None:
     data = pdf.read_bytes()
     assert data.startswith(b"%PDF")
     assert data.rstrip().endswith(b"%%EOF")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # HarfBuzz-Subset, see render
-        from weasyprint import HTML
+    pages = _pdf_pages(pdf)
+    assert len(pages) >= 2  # the whole report, over pages
+    assert all(_inked(page) > 0.01 for page in pages)
+    shot = _screenshot(page)
+    blank = _screenshot(_blank(setup.config_path.parent))
+    assert _inked(shot) > 0.05  # text and charts drawn
+    assert _coloured(shot) > 0.01  # the bars' colours: the SVG charts rendered
+    assert _coloured(blank) == 0.0
 
-        assert len(HTML(string=html).render().pages) >= 2  # the whole report, over pages
+
+def _blank(folder: Path) -> Path:
+    page = folder / "blank.html"
+    page.write_text("<!doctype html><html><body></body></html>")
+    return page
+
+
+def _screenshot(page: Path) -> Path:
+    """The page as headless Chromium draws it, phone-wide."""
+    out = page.with_suffix(".png")
+    subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            f"--screenshot={out}",
+            "--window-size=420,2400",
+            page.as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return out
+
+
+def _pdf_pages(pdf: Path) -> list[Path]:
+    subprocess.run(
+        ["pdftoppm", "-r", "40", "-png", str(pdf), str(pdf.with_suffix(""))],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return sorted(pdf.parent.glob(pdf.stem + "-*.png"))
+
+
+def _pixels(png: Path) -> np.ndarray:
+    with Image.open(png) as image:
+        return np.asarray(image.convert("RGB"), dtype=np.int16).reshape(-1, 3)
+
+
+def _inked(png: Path) -> float:
+    """The share of pixels that are not (near) white."""
+    return float((_pixels(png).min(axis=1) < 235).mean())
+
+
+def _coloured(png: Path) -> float:
+    """The share of pixels with a clear colour (not grey): chart bars."""
+    pixels = _pixels(png)
+    return float((pixels.max(axis=1) - pixels.min(axis=1) > 60).mean())
 
 
 def test_the_board_period_is_the_last_whole_month_or_quarter() -> None:

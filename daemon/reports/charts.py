@@ -60,7 +60,8 @@ def on_time(rows: list[tuple[str, float | None]], target: float) -> str:
     names = [name for name, _ in rows]
     values = [value or 0.0 for _, value in rows]
     colours = [GREEN if value >= target else AMBER for value in values]
-    axes.barh(names, values, color=colours)
+    bars = axes.barh(names, values, color=colours)
+    axes.bar_label(bars, labels=[f"{v:g}%" for v in values], padding=3)
     axes.axvline(target, color=GREY, linestyle="--", linewidth=1)
     axes.set_xlim(0, 100)
     axes.set_title(f"On time (%), target {target:g}%")
@@ -74,7 +75,8 @@ def counts(title: str, values: dict[str, int]) -> str:
         return ""
     items = sorted(values.items(), key=lambda item: -item[1])
     figure, axes = _figure(height=0.45 * len(items) + 0.8)
-    axes.barh([k for k, _ in items], [v for _, v in items], color=PALETTE[0])
+    bars = axes.barh([k for k, _ in items], [v for _, v in items], color=PALETTE[0])
+    axes.bar_label(bars, padding=3)
     axes.set_title(title)
     axes.invert_yaxis()
     return _svg(figure)

@@ -62,6 +62,13 @@ def _delta(value: float | None, unit: str = "") -> str:
     return f"{sign}{abs(value):g}{' ' + unit if unit else ''} on the previous period"
 
 
+def _last_day(end: str) -> str:
+    """The period's last day: its end is the next day's first moment."""
+    from datetime import datetime, timedelta
+
+    return (datetime.fromisoformat(end) - timedelta(days=1)).date().isoformat()
+
+
 def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value:g}%"
 
@@ -98,9 +105,9 @@ def as_html(report: dict[str, Any], title: str, made: str) -> str:
         charts=drawn,
         title=title,
         start=period["from"][:10],
-        end=period["to"][:10],
+        end=_last_day(period["to"]),
         previous_start=previous["from"][:10],
-        previous_end=previous["to"][:10],
+        previous_end=_last_day(previous["to"]),
         made=made,
         delta=_delta,
         pct=_pct,
