@@ -21,6 +21,7 @@ _SETTINGS = {
     "RETURN_AS_TIMEZONE_AWARE": False,
 }
 READ_CHARS = 5_000  # the events are described at the start
+WINDOW = 40  # characters before a year that a date naming it can take
 
 
 def _months_before(day: date, months: int) -> date:
@@ -28,18 +29,45 @@ def _months_before(day: date, months: int) -> date:
     return date(year, month + 1, min(day.day, 28))
 
 
+def _windows(text: str, latest_year: int) -> str:
+    """The stretches of `text` that end in a year no later than `latest_year` (a date names
+    its year last: "3 March 2025", "March 3, 2025", "03/03/2025"), one per line."""
+    spans: list[list[int]] = []
+    for match in _YEAR.finditer(text):
+        if int(match.group(1)) > latest_year:
+            continue
+        begin = max(0, match.start() - WINDOW)
+        if spans and begin <= spans[-1][1]:
+            spans[-1][1] = match.end()
+        else:
+            spans.append([begin, match.end()])
+    return "\n".join(text[a:b].replace("\n", " ") for a, b in spans)
+
+
+def latest_event(text: str, received: datetime) -> date | None:
+    """The latest date, on or before `received`, that `text` names with its year; None
+    when it names none. dateparser reads only the stretches that end in a year, so a
+    message costs little however long it is; the preparer runs this, off the database's
+    write path (daemon.triage.prepare)."""
+    windows = _windows(text[:READ_CHARS], received.year)
+    if not windows:
+        return None  # no year: nothing to look up, and the library is never loaded
+    from dateparser.search import search_dates  # ~23 MB: loaded only when it may matter
+
+    found = search_dates(windows, languages=["en"], settings=_SETTINGS) or []
+    dated = [d.date() for said, d in found if _YEAR.search(said) and d.date() <= received.date()]
+    return max(dated) if dated else None
+
+
+def stale_since(latest: date | None, received: datetime, months: int) -> date | None:
+    """`latest` (the latest event a message names) when it is more than `months` before
+    `received`, else None. Pure and cheap: the intake decision calls it."""
+    if latest is None:
+        return None
+    return latest if latest < _months_before(received.date(), months) else None
+
+
 def stale_events(text: str, received: datetime, months: int) -> date | None:
     """The latest event date `text` names, when it is more than `months` before
     `received`; None when the message names a later one, or none with a year."""
-    start = text[:READ_CHARS]
-    cutoff = _months_before(received.date(), months)
-    if not any(int(y) <= cutoff.year for y in _YEAR.findall(start)):
-        return None  # no year old enough: nothing to look up
-    from dateparser.search import search_dates  # ~23 MB: loaded only when it may matter
-
-    found = search_dates(start, languages=["en"], settings=_SETTINGS) or []
-    dated = [d.date() for said, d in found if _YEAR.search(said) and d.date() <= received.date()]
-    if not dated:
-        return None
-    latest = max(dated)
-    return latest if latest < cutoff else None
+    return stale_since(latest_event(text, received), received, months)

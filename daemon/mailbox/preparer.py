@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from datetime import date
 from pathlib import Path
 
 import structlog
@@ -47,7 +48,8 @@ class PreparerUnavailable(Exception):
 # -- the child process ---------------------------------------------------------------------
 
 # What comes back from the child per message: the raw bytes stay in the parent.
-Stages = tuple[ParsedMessage | None, str | None, str | None, Classification | None]
+# A Prepared's fields after `raw`, in order (what a child sends back).
+Stages = tuple[ParsedMessage | None, str | None, str | None, Classification | None, date | None]
 
 Task = Callable[[Sequence[RawMessage], frozenset[str]], list[Stages]]
 
@@ -81,7 +83,7 @@ def _child_start(state_dir: Path, config: ClassifierConfig, log_level: str) -> N
 def prepare_in_child(raws: Sequence[RawMessage], own_addresses: frozenset[str]) -> list[Stages]:
     assert _child_classifier is not None, "the child's initializer did not run"
     return [
-        (p.parsed, p.parse_error, p.automatic, p.classification)
+        (p.parsed, p.parse_error, p.automatic, p.classification, p.latest_event)
         for p in prepare_all(_child_classifier, raws, own_addresses)
     ]
 

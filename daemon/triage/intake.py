@@ -19,7 +19,7 @@ from classifiers.config import ClassifierConfig
 from classifiers.types import Classification
 from daemon.casework.pseudonyms import find_username
 from daemon.casework.routing import Route, route_for
-from daemon.casework.time_limits import stale_events
+from daemon.casework.time_limits import stale_since
 from daemon.config import MailboxConfig
 from daemon.mail.automatic import is_no_reply
 from daemon.mail.parse import ParsedMessage
@@ -69,11 +69,11 @@ def pseudonym_of(
 
 
 def _stale(
-    parsed: ParsedMessage, screened: Screened, mailbox: MailboxConfig, received: datetime | None
+    latest: date | None, screened: Screened, mailbox: MailboxConfig, received: datetime | None
 ) -> date | None:
     if received is None or screened.label != "complaint":
         return None
-    return stale_events(parsed.text, received, mailbox.policy.time_limit_months)
+    return stale_since(latest, received, mailbox.policy.time_limit_months)
 
 
 def _flags(
@@ -109,16 +109,18 @@ def decide(
     opened_recently: Mapping[str, int] | None = None,
     restricted: frozenset[str] = frozenset(),
     service_users: frozenset[str] | None = None,
+    latest_event: date | None = None,
 ) -> IntakeDecision:
     """How to open a case for `parsed`. `replies_today`: automatic replies sent to each
     address in 24 hours; `opened_recently`: cases each opened in the repeat-contact window;
-    `age`: since the message arrived; `service_users`: the directory (None: all served)."""
+    `age`: since the message arrived; `service_users`: the directory (None: all served);
+    `latest_event`: the latest event the message dates (the preparer reads it)."""
     pseudonym = pseudonym_of(parsed, mailbox, registry)
     no_pseudonym = mailbox.pseudonymous and pseudonym is None
     complainant = reply_address(parsed, mailbox.own_addresses, mailbox.form_email_field)
     complainant = complainant[:ADDRESS_MAX]
     screened = screen(classification, settings, mailbox.language_set)
-    stale = _stale(parsed, screened, mailbox, received)
+    stale = _stale(latest_event, screened, mailbox, received)
     outsider = _outsider(complainant, screened, service_users)
     handling = mailbox.non_service_users if outsider else "investigate"
     reply = _reply(complainant, mailbox, replies_today.get(complainant, 0), age, handling)

@@ -58,6 +58,7 @@ def open_logged(
         age=now - item.raw.received_at,  # logged just now: a late log still gets an answer
         received=raw.received_at,
         service_users=desk.service_users,
+        latest_event=item.latest_event,
     )
     letter = None
     if not logged.address:

@@ -191,6 +191,7 @@ def open_new_case(arrival: Arrival) -> Result:
         opened_recently=arrival.opened_recently,
         restricted=arrival.restricted,
         service_users=desk.service_users,
+        latest_event=arrival.item.latest_event,
     )
     result = open_case(
         arrival.session,

@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
+from datetime import date
 from typing import Any, Protocol
 
 import structlog
 
 from classifiers.types import Classification, Classifier, ClassifierInput
+from daemon.casework.time_limits import latest_event
 from daemon.mail.automatic import automatic_reason
 from daemon.mail.parse import ParsedMessage, ParseError, parse_message
 from daemon.mail.values import RawMessage
@@ -35,6 +37,7 @@ class Prepared:
     parse_error: str | None
     automatic: str | None
     classification: Classification | None = None
+    latest_event: date | None = None  # the latest event a person's message dates
 
     @property
     def dedupe_key(self) -> str:
@@ -61,8 +64,16 @@ def automatic_stage(item: Prepared, own_addresses: frozenset[str]) -> Prepared:
     return replace(item, automatic=automatic_reason(item.parsed, own_addresses))
 
 
-# The per-message stages, in order (stage 3, classify, runs on the batch: classify_batch).
-MESSAGE_STAGES: tuple[MessageStage, ...] = (parse_stage, automatic_stage)
+def events_stage(item: Prepared, own_addresses: frozenset[str]) -> Prepared:
+    """The latest event a person's message dates (for the complaints time limit): read
+    here, in the preparer, because dateparser is slow and the database waits for nobody."""
+    if item.parsed is None or item.automatic is not None:
+        return item
+    return replace(item, latest_event=latest_event(item.parsed.text, item.raw.received_at))
+
+
+# The per-message stages, in order (classification runs on the batch: classify_batch).
+MESSAGE_STAGES: tuple[MessageStage, ...] = (parse_stage, automatic_stage, events_stage)
 
 
 def prepare(raw: RawMessage, own_addresses: frozenset[str]) -> Prepared:
