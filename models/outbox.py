@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from models import bulk, lifecycle
 from models.cases import AUTOMATIC_REPLY_KINDS, add_event, note_thread
-from models.schema import Case, Outbox
+from models.schema import Case, Outbox, Worker
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ def queue(
     note_thread(session, message_id, case)
 
 
-def claim_due(session: Session, now: datetime, limit: int) -> list[Delivery]:
+def claim_due(session: Session, now: datetime, limit: int, worker: str = "") -> list[Delivery]:
     """Move up to `limit` due pending rows to `sending` and return them (commit follows).
 
     One statement: UPDATE ... WHERE id IN (the oldest due ids) RETURNING the rows. On
@@ -110,7 +110,7 @@ def claim_due(session: Session, now: datetime, limit: int) -> list[Delivery]:
     claimed = session.execute(
         update(Outbox)
         .where(Outbox.id.in_(due.scalar_subquery()))
-        .values(status="sending", attempts=Outbox.attempts + 1)
+        .values(status="sending", attempts=Outbox.attempts + 1, claimed_by=worker or None)
         .returning(
             Outbox.id,
             Outbox.mailbox,
@@ -188,14 +188,39 @@ def mark_in_doubt(session: Session, delivery_id: int, error: str) -> None:
     )
 
 
-def recover_interrupted(session: Session) -> list[int]:
-    """Rows left in `sending` by a crash become `in_doubt`; returns their ids."""
-    ids = list(session.scalars(select(Outbox.id).where(Outbox.status == "sending")))
+def beat(session: Session, worker: str, now: datetime) -> None:
+    """Worker `worker` is alive at `now`."""
+    found = session.get(Worker, worker)
+    if found is None:
+        session.add(Worker(id=worker, seen_at=now))
+    else:
+        found.seen_at = now
+
+
+def sending_claims(session: Session) -> dict[int, str | None]:
+    """The rows in `sending`, and which worker claimed each."""
+    rows = session.execute(
+        select(Outbox.id, Outbox.claimed_by).where(Outbox.status == "sending")
+    ).all()
+    return {row_id: worker for row_id, worker in rows}
+
+
+def last_seen(session: Session, workers: Sequence[str]) -> dict[str, datetime]:
+    rows = session.execute(select(Worker.id, Worker.seen_at).where(Worker.id.in_(workers)))
+    return {worker: seen for worker, seen in rows}
+
+
+def recover_interrupted(session: Session, ids: Sequence[int] | None = None) -> list[int]:
+    """Rows left in `sending` by a worker that is gone become `in_doubt` (all of them when
+    `ids` is None); returns their ids. replies.deliver decides which workers are gone."""
+    if ids is None:
+        ids = list(session.scalars(select(Outbox.id).where(Outbox.status == "sending")))
+    ids = list(ids)
     if ids:
         session.execute(
             update(Outbox)
-            .where(Outbox.id.in_(ids))
-            .values(status="in_doubt", last_error="interrupted while sending (daemon stopped)")
+            .where(Outbox.id.in_(ids), Outbox.status == "sending")
+            .values(status="in_doubt", last_error="interrupted while sending (worker stopped)")
         )
     return ids
 

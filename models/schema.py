@@ -220,6 +220,8 @@ class Outbox(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     # pending | done | none: whether the copy is in the mailbox's Sent folder yet.
     sent_copy: Mapped[str] = mapped_column(String(8), default="none")
+    # The worker sending it (host:pid:start), while `sending`.
+    claimed_by: Mapped[str | None] = mapped_column(String(120))
 
 
 Index("ix_outbox_sent_copy", Outbox.mailbox, Outbox.sent_copy)
@@ -338,3 +340,13 @@ class Audit(Base):
     os_user: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(Text)
+
+
+class Worker(Base):
+    """A running `candour run`: its heartbeat, renewed by its outbox loop. A row in
+    `sending` is only called in doubt once the worker that claimed it is gone."""
+
+    __tablename__ = "worker"
+
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -180,6 +183,35 @@ def test_a_crash_mid_send_leaves_the_row_in_doubt_until_an_operator_retries(tmp_
     with db.transaction() as session:
         assert outbox.retry(session, row_id, NOW)
     assert _status(db) == [("pending", 1)]
+
+
+def test_a_starting_worker_leaves_a_live_workers_sends_alone(tmp_path: Path) -> None:
+    """A second worker starting while the first is mid-send must not call its rows in
+    doubt (an operator would retry them and send the mail twice)."""
+    db = _db(tmp_path)
+    live_id, dead_id, stale_id = _queue(db, 3)
+    here = socket.gethostname()[:60]
+    claims = {
+        live_id: f"{here}:{os.getpid()}:1",  # this test process: alive
+        dead_id: f"{here}:{_exited_pid()}:1",
+        stale_id: "other-host:4242:1",  # another host, silent for 5 minutes
+    }
+    with db.transaction() as session:
+        for worker in claims.values():  # claim_due takes the oldest: the ids in order
+            outbox.claim_due(session, NOW, 1, worker)
+        outbox.beat(session, claims[live_id], NOW)
+        outbox.beat(session, claims[stale_id], NOW - timedelta(minutes=5))
+    sender, _ = _sender(db, free_port(), SettableClock(NOW))
+    assert sorted(sender.recover()) == [dead_id, stale_id]
+    with db.reader() as session:
+        left = {r.id: r.status for r in outbox.rows(session)}
+    assert left == {live_id: "sending", dead_id: "in_doubt", stale_id: "in_doubt"}
+
+
+def _exited_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
 
 
 def test_one_acknowledgement_per_case_is_enforced_by_the_database(tmp_path: Path) -> None:
