@@ -24,6 +24,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # A database already at this revision is opened without importing Alembic at all: that
 # is every start but the first after an upgrade, and Alembic costs 0.2 s and 11 MB.
 SCHEMA_HEAD = "0015"
+MIGRATION_LOCK = 0x43414E44  # "CAND": the advisory lock migrations hold on PostgreSQL
 
 
 class DatabaseError(Exception):
@@ -121,6 +122,12 @@ class Database:
         cfg = self._alembic()
         try:
             with self.engine.execution_options(sqlite_begin="IMMEDIATE").begin() as connection:
+                if self.dialect == "postgresql":
+                    # Workers starting together: one migrates, the others wait here and
+                    # then find the schema current (SQLite's IMMEDIATE does the same).
+                    connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+                    if to == "head" and _stamped_revision(connection) == SCHEMA_HEAD:
+                        return
                 cfg.attributes["connection"] = connection
                 command.upgrade(cfg, to)
         except OperationalError as exc:

@@ -215,3 +215,32 @@ def test_erasure_on_postgresql_rewrites_the_tables(
     db.dispose()
     assert left == 0
     assert audited
+
+
+def test_workers_starting_together_on_an_empty_database_all_start(pg_url: str) -> None:
+    """Several workers migrate at once: one does it, the others wait and find it done."""
+    import threading
+
+    errors: list[BaseException] = []
+    ready = threading.Barrier(4)
+
+    def start() -> None:
+        db = Database(pg_url)
+        try:
+            ready.wait()
+            db.upgrade()
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            db.dispose()
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    db = Database(pg_url)
+    current, head = db.revision()
+    db.dispose()
+    assert current == head
