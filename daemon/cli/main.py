@@ -262,10 +262,12 @@ from daemon.cli.imports import import_cases  # noqa: E402
 from daemon.cli.records import erase, export, retention_command  # noqa: E402
 from daemon.cli.report import report  # noqa: E402
 from daemon.cli.review import review_group  # noqa: E402
+from daemon.cli.status import status  # noqa: E402
 
 main.add_command(check_config)
 main.add_command(review_group)
 main.add_command(report)
+main.add_command(status)
 main.add_command(export)
 main.add_command(erase)
 main.add_command(retention_command)

@@ -1,0 +1,74 @@
+"""What `candour status` reads: counts a monitoring check needs, in one reader session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from models.cases import OPEN_STATUSES
+from models.schema import Case, Message, Outbox, Worker
+
+
+@dataclass(frozen=True)
+class MailboxStatus:
+    name: str
+    last_recorded: datetime | None
+    open_cases: int
+    overdue_acknowledgements: int
+    overdue_stages: int
+    quarantined: int
+
+
+@dataclass(frozen=True)
+class OutboxStatus:
+    by_status: dict[str, int]
+    oldest_pending: datetime | None
+
+
+def mailbox_status(session: Session, mailbox: str, now: datetime) -> MailboxStatus:
+    open_ = (
+        select(func.count())
+        .select_from(Case)
+        .where(Case.mailbox == mailbox, Case.status.in_(OPEN_STATUSES))
+    )
+    late_ack = open_.where(
+        Case.acknowledged_at.is_(None), Case.no_ack_reason.is_(None), Case.ack_due_at < now
+    )
+    late_stage = open_.where(Case.status != "responded", Case.stage_due_at < now)
+    quarantined = (
+        select(func.count())
+        .select_from(Message)
+        .where(Message.mailbox == mailbox, Message.outcome == "quarantined")
+    )
+    last = select(func.max(Message.recorded_at)).where(Message.mailbox == mailbox)
+    return MailboxStatus(
+        mailbox,
+        _aware(session.scalar(last)),
+        session.scalar(open_) or 0,
+        session.scalar(late_ack) or 0,
+        session.scalar(late_stage) or 0,
+        session.scalar(quarantined) or 0,
+    )
+
+
+def outbox_status(session: Session) -> OutboxStatus:
+    rows = session.execute(select(Outbox.status, func.count()).group_by(Outbox.status)).all()
+    oldest = session.scalar(select(func.min(Outbox.created_at)).where(Outbox.status == "pending"))
+    return OutboxStatus({status: count for status, count in rows}, _aware(oldest))
+
+
+def recent_workers(session: Session, now: datetime, within: timedelta) -> dict[str, datetime]:
+    """Workers whose heartbeat is more recent than `within`, and when it was."""
+    rows = session.execute(select(Worker.id, Worker.seen_at).where(Worker.seen_at >= now - within))
+    return {worker: seen for worker, seen in rows}
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    from datetime import UTC
+
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
