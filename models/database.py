@@ -7,10 +7,12 @@ or none of it.
 
 from __future__ import annotations
 
+import fcntl
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.exc import OperationalError
@@ -68,6 +70,41 @@ def _stamped_revision(connection: Connection) -> str | None:
         return None
     revisions = connection.exec_driver_sql("SELECT version_num FROM alembic_version").all()
     return str(revisions[0][0]) if len(revisions) == 1 else None
+
+
+class WorkerLocked(DatabaseError):
+    """Another worker holds the SQLite database."""
+
+
+_held: list[IO[str]] = []  # the locks this process holds, open for its whole life
+
+
+def claim_single_worker(url: str) -> None:
+    """SQLite takes one worker: hold an exclusive lock beside the database file for the rest
+    of this process's life (the kernel drops it when the process ends, however it ends).
+    Raises WorkerLocked, naming the holder, when another worker has it. PostgreSQL takes
+    several workers: nothing to do."""
+    url = _normalise_url(url)
+    if not url.startswith("sqlite:///") or url.startswith("sqlite:///:memory:"):
+        return
+    path = Path(url.removeprefix("sqlite:///") + ".worker-lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise WorkerLocked(
+            f"another candour worker (pid {holder}) is using {path.with_suffix('')}: SQLite "
+            "takes one worker; use PostgreSQL to run several"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    _held.append(handle)
 
 
 class Database:

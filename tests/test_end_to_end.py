@@ -196,3 +196,18 @@ def test_uidvalidity_change_rescans_without_duplicates(setup: Setup) -> None:
     assert len(setup.outgoing()) == 2
     assert len(setup.cases()) == 2
     assert _all_triaged(setup, 2)
+
+
+def test_a_second_worker_on_sqlite_is_refused_with_a_clear_message(setup: Setup) -> None:
+    daemon = setup.start_daemon()
+    try:
+        setup.append(make_mail(sender="Jane Citizen <jane.second@example.net>")[0])
+        setup.wait_outgoing(1)  # the daemon is up and holds the database
+        second = setup.cli("run", "--once", check=False)
+        assert second.returncode == 75  # try again later: cron's next run will do
+        assert f"pid {daemon.pid}" in second.stderr
+        assert "use PostgreSQL to run several" in second.stderr
+    finally:
+        status, log = _stop(daemon)
+    assert status == 0, log
+    assert setup.cli("run", "--once").returncode == 0  # the lock went with the daemon

@@ -17,6 +17,7 @@ from daemon import logs
 from daemon.cli.support import (
     EXIT_CONFIG,
     EXIT_DATABASE,
+    EXIT_TEMPFAIL,
     LazyGroup,
     config_option,
     database,
@@ -53,9 +54,14 @@ def main() -> None:
 def run(config_path: Path, once: bool) -> None:
     """Run the daemon (JSON log lines on stderr)."""
     from daemon.mailbox.preparer import make_preparer
+    from models.database import WorkerLocked, claim_single_worker
 
     config = load_or_fail(config_path)
     logs.configure(config.daemon.log_level)
+    try:
+        claim_single_worker(config.database.url)
+    except WorkerLocked as exc:
+        fail(str(exc), EXIT_TEMPFAIL)
     try:
         preparer = make_preparer(config)  # the children start now, in parallel
     except ConfigError as exc:

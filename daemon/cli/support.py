@@ -20,6 +20,7 @@ DEFAULT_CONFIG = Path("/etc/candour/candour.toml")
 EXIT_PROBLEM = 1  # usage, not found, bad input
 EXIT_CONFIG = 2
 EXIT_DATABASE = 3
+EXIT_TEMPFAIL = 75  # try again later (EX_TEMPFAIL): a mailbox or the database is busy
 
 config_option = click.option(
     "--config",
