@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from daemon.cli.support import EXIT_CONFIG, config_option, fail, load_or_fail
+from daemon.cli.support import EXIT_CONFIG, config_option, fail, load_or_fail, one_mailbox
 from daemon.config import ConfigError
 
 
@@ -27,9 +27,7 @@ def import_cases(config_path: Path, path: Path, by: str, mailbox_name: str | Non
     from replies.addresses import new_case_address
 
     config = load_or_fail(config_path)
-    mailbox = next((m for m in config.mailbox if mailbox_name in (None, m.name)), None)
-    if mailbox is None:
-        fail(f"no mailbox named {mailbox_name}")
+    mailbox = one_mailbox(config, mailbox_name)
     if not mailbox.is_staff(by):
         fail(f"--by {by}: not staff of mailbox {mailbox.name} (staff_domains, staff_addresses)")
     try:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from daemon.cli.support import config_option, database, fail, load_or_fail
+from daemon.cli.support import config_option, database, fail, load_or_fail, one_mailbox
 
 
 @click.command("report")
@@ -46,9 +46,7 @@ def report(
     from daemon.reports.report import Period, build
 
     config = load_or_fail(config_path)
-    mailbox = next((m for m in config.mailbox if mailbox_name in (None, m.name)), None)
-    if mailbox is None:
-        fail(f"no mailbox named {mailbox_name}")
+    mailbox = one_mailbox(config, mailbox_name)
     if end < start:
         fail("--to is before --from")
     calendar = calendar_for(mailbox)

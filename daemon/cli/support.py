@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from daemon.config import Config, ConfigError, load_config
+from daemon.config import Config, ConfigError, MailboxConfig, load_config
 
 if TYPE_CHECKING:
     from models.database import Database
@@ -37,6 +37,16 @@ def fail(message: str, code: int = EXIT_PROBLEM) -> NoReturn:
     """Print `candour: message` on stderr and exit with `code`."""
     click.echo(f"candour: {message}", err=True)
     sys.exit(code)
+
+
+def one_mailbox(config: Config, name: str | None) -> MailboxConfig:
+    """The mailbox named `name`, or the first when None; exit 1 when there is none."""
+    if name is None:
+        return config.mailbox[0]
+    try:
+        return config.mailbox_named(name)
+    except ConfigError as exc:
+        fail(str(exc))
 
 
 def load_or_fail(path: Path) -> Config:

@@ -5,14 +5,14 @@ with its headline figures, the HTML report and its PDF attached. `last_period` i
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from daemon.casework.desk import Desk, queue_staff_mail
-from daemon.reports.render import as_html, as_pdf
+from daemon.reports.render import as_html, as_pdf, last_day
 from daemon.reports.report import Period, build
 from models import outbox
 from replies.compose import FileAttachment
@@ -66,10 +66,9 @@ def send_due(session: Session, desk: Desk, now: datetime) -> int:
 
 def _headlines(report: dict[str, Any]) -> dict[str, Any]:
     period = report["period"]
-    last_day = datetime.fromisoformat(period["to"]) - timedelta(days=1)
     return {
         "start": period["from"][:10],
-        "end": last_day.date().isoformat(),
+        "end": last_day(period["to"]),
         "cases": report["cases"]["total"],
         "on_time": report["acknowledgements"]["on_time_percent"],
         "escalations": report["escalations"],

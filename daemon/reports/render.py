@@ -62,7 +62,7 @@ def _delta(value: float | None, unit: str = "") -> str:
     return f"{sign}{abs(value):g}{' ' + unit if unit else ''} on the previous period"
 
 
-def _last_day(end: str) -> str:
+def last_day(end: str) -> str:
     """The period's last day: its end is the next day's first moment."""
     from datetime import datetime, timedelta
 
@@ -105,9 +105,9 @@ def as_html(report: dict[str, Any], title: str, made: str) -> str:
         charts=drawn,
         title=title,
         start=period["from"][:10],
-        end=_last_day(period["to"]),
+        end=last_day(period["to"]),
         previous_start=previous["from"][:10],
-        previous_end=_last_day(previous["to"]),
+        previous_end=last_day(previous["to"]),
         made=made,
         delta=_delta,
         pct=_pct,
