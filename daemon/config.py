@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from classifiers.config import ClassifierConfig
+from daemon.mail.authentication import Method as AuthMethod
 from daemon.policy import Address as Address
 from daemon.policy import CalendarConfig as CalendarConfig
 from daemon.policy import ConfigError as ConfigError
@@ -132,6 +133,19 @@ class RoutesConfig(_Strict):
         return value or self.review or self.complaint
 
 
+class StaffAuthenticationConfig(_Strict):
+    """`[mailbox.staff_authentication]`: mail from a staff address acts as staff only when
+    the mailbox's receiving server vouches for it (daemon.mail.authentication)."""
+
+    # The id your receiving server writes first in its Authentication-Results header
+    # ("mx.trust.example"); "" leaves staff mail unchecked. That server must remove headers
+    # bearing this id from the mail it receives, or a stranger can write one.
+    authserv_id: str = Field(default="", pattern=r"^[^\s;@]*$")
+    # Any one of these passing is enough: "dmarc", "dkim" or "spf" for the From domain, or
+    # "auth" (sent through that server with a login).
+    require: tuple[AuthMethod, ...] = Field(default=("dmarc",), min_length=1)
+
+
 class BoardReportsConfig(_Strict):
     """Who gets the board report after each month or quarter (daemon.reports.board)."""
 
@@ -191,6 +205,7 @@ class MailboxConfig(_Strict):
     routes: RoutesConfig = RoutesConfig()
     signpost: SignpostConfig = SignpostConfig()
     board_reports: BoardReportsConfig = BoardReportsConfig()
+    staff_authentication: StaffAuthenticationConfig = StaffAuthenticationConfig()
     # How long each label's case records are kept after the case closes ("6 years",
     # "18 months", "400 days"); then their content is purged and their figures kept
     # (daemon.casework.retention). A label not named here is kept.

@@ -27,7 +27,7 @@ def test_a_mailbox_without_routes_or_staff_is_warned_about(setup: Setup) -> None
     said = warnings(config)
     assert any("no [mailbox.routes]" in w for w in said)
     assert any("no staff_domains" in w for w in said)
-    _configure(setup, ROUTES)
+    _configure(setup, ROUTES + '[mailbox.staff_authentication]\nauthserv_id = "mx.example.org"\n')
     assert warnings(setup.config) == []
     result = setup.cli("check-config")
     assert result.returncode == 0

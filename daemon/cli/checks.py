@@ -51,6 +51,11 @@ def warnings(config: Config) -> list[str]:
                 f"mailbox {mailbox.name}: no staff_domains or staff_addresses: staff "
                 "replies to case addresses are treated as the public's"
             )
+        elif not mailbox.staff_authentication.authserv_id:
+            found.append(
+                f"mailbox {mailbox.name}: staff addresses without "
+                "[mailbox.staff_authentication]: anyone who forges a staff From can act as staff"
+            )
     return found
 
 

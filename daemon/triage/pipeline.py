@@ -9,9 +9,10 @@ Record (one database transaction per batch: `Triage.record_batch`):
     4. dedupe        the same UID or the same message already recorded: a duplicate
     then `RECORD_STAGES`, in order; the first stage that returns a Result ends the message:
     5. quarantine_unparseable   kept with the reason, for a human
-    6. continue_thread          threading.find_case -> casework.correspondence.continue_case
-    7. record_automatic         machine mail that threads to no case: recorded, no reply
-    8. open_new_case            intake.decide -> opening.open_case
+    6. quarantine_unauthenticated_staff   a staff From our receiving server did not vouch for
+    7. continue_thread          threading.find_case -> casework.correspondence.continue_case
+    8. record_automatic         machine mail that threads to no case: recorded, no reply
+    9. open_new_case            intake.decide -> opening.open_case
 
 If anything in a batch fails, the transaction is rolled back and the batch recorded again
 with each message in its own savepoint, so that the message at fault alone is
@@ -35,6 +36,7 @@ from daemon.casework.desk import Desk, Incoming, record_message
 from daemon.casework.workdays import WorkingCalendar
 from daemon.clock import Clock
 from daemon.config import MailboxConfig
+from daemon.mail import authentication
 from daemon.mail.values import Outcome, RawMessage, Result
 from daemon.triage import intake
 from daemon.triage.logging_stage import open_logged
@@ -101,6 +103,23 @@ def quarantine_unparseable(arrival: Arrival) -> Result | None:
     if arrival.item.parsed is None:
         return quarantine(arrival, f"unparseable: {arrival.item.parse_error}")
     return None
+
+
+def quarantine_unauthenticated_staff(arrival: Arrival) -> Result | None:
+    """Mail from a staff address that the mailbox's receiving server does not vouch for
+    (daemon.mail.authentication) is kept for a human: no command runs, nothing is relayed,
+    nobody is answered (the address may well be forged)."""
+    parsed, mailbox = arrival.item.parsed, arrival.desk.mailbox
+    check = mailbox.staff_authentication
+    if parsed is None or not check.authserv_id or not mailbox.is_staff(parsed.sender):
+        return None
+    results = parsed.header("authentication-results")
+    verdict = authentication.verify(results, parsed.sender, check.authserv_id, check.require)
+    if verdict.authenticated:
+        return None
+    uid = arrival.item.raw.uid
+    log.warning("staff.unauthenticated", mailbox=mailbox.name, uid=uid, reason=verdict.reason)
+    return quarantine(arrival, f"from a staff address, not authenticated: {verdict.reason}")
 
 
 def log_other_channel(arrival: Arrival) -> Result | None:
@@ -210,6 +229,7 @@ def open_new_case(arrival: Arrival) -> Result:
 
 RECORD_STAGES: tuple[RecordStage, ...] = (
     quarantine_unparseable,
+    quarantine_unauthenticated_staff,
     log_other_channel,
     continue_thread,
     record_automatic,
