@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 PREFIX ?= /opt/candour
 BINDIR ?= /usr/local/bin
 
-.PHONY: deps venv test lint typecheck unit demo bench install clean
+.PHONY: deps venv test lint typecheck unit demo bench faults fuzz install clean
 
 # System packages: Dovecot for the private IMAP server used by tests, demo and benchmarks;
 # Chromium and poppler-utils to look at the board report as a reader would (tests).
@@ -44,6 +44,18 @@ demo: deps venv
 
 bench: deps venv
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Fault injection, long form: 500 messages and 50 kill -9 per run, SQLite and PostgreSQL,
+# with a misbehaving SMTP peer and Dovecot restarts; prints the figures table, exit 1 if an
+# invariant broke. `make faults FAULTS_ARGS="--runs 3 --seed 5"`; the short form is in
+# tests/test_faults.py.
+faults: deps venv
+	$(BIN)/python -m faults.runner $(FAULTS_ARGS)
+
+# The long fuzz run (tests/test_fuzz.py is the short one): mutated corpus mail through the
+# daemon's stages; prints figures, saves reproducers. E.g. FUZZ_ARGS="--examples 20000".
+fuzz: venv
+	$(BIN)/python -m fuzz.run $(FUZZ_ARGS)
 
 # Production install: a virtualenv in $(PREFIX)/venv with PostgreSQL support, `candour` on
 # PATH ($(BINDIR)/candour), the README where the systemd unit's Documentation= points.

@@ -1,0 +1,1 @@
+"""Fuzzing: real-world messages, mutated, through the daemon's own stages (`make fuzz`)."""
