@@ -123,6 +123,9 @@ def test_the_checks_see_an_injected_header_and_a_wrong_recipient(harness: Harnes
     assert "bare-line-break-in-header" in problems_in(replace(run.reply, raw=broken), original)
     elsewhere = replace(run.reply, recipient="someone@else.example")
     assert "to-is-not-the-recipient" in problems_in(elsewhere, original)
+    ours = frozenset({run.reply.recipient})
+    assert "reply-to-own-address" in problems_in(run.reply, original, ours)
+    assert problems_in(run.reply, original) == ()
 
 
 @pytest.mark.parametrize("shape", SHAPES)
