@@ -5,13 +5,16 @@ How this guarantees that a crash never produces a second acknowledgement:
    Message-ID) are written in the same transaction as the case. `once_key` is unique
    (``ack:<case reference>``), so no code path can queue a second acknowledgement for a case,
    and the message dedupe keys make reprocessing the same IMAP message a no-op.
-2. Before a row is handed to SMTP it is moved from `pending` to `sending` and that is
-   committed. Only after the server accepts the DATA is it marked `sent`.
-3. A row still in `sending` when the daemon starts was interrupted between those two
-   commits: the server may or may not have the message. It becomes `in_doubt` and is
-   never resent automatically; an operator decides (`candour outbox retry ID`).
-   The window is one delivery batch (at most 64 messages sent concurrently, whose verdicts
-   are committed together): typically well under a second.
+2. A worker claims a batch of due rows (`pending` -> `claimed`, naming itself in
+   `claimed_by`); nothing is sent yet. Each SMTP connection then takes one claimed row at a
+   time: the row goes to `sending` in a commit just before its SMTP transaction, and to
+   `sent` right after the server accepts the DATA, in the same commit that moves that
+   connection's next row to `sending`.
+3. So a crash leaves at most one row per SMTP connection in `sending`: the one whose DATA
+   was in flight. When the worker is gone (replies.deliver decides), its `sending` rows
+   become `in_doubt` and are never resent automatically: an operator decides
+   (`candour outbox retry ID`). Its `claimed` rows never reached SMTP and go back to
+   `pending`, to be sent once by whichever worker claims them next.
 4. Failures that prove the server did not take the message (refused connection, a 4xx/5xx
    reply before or at the end of DATA) go back to `pending` with a later `not_before`, or
    to `failed` for permanent (5xx) refusals; they can never have been delivered.
@@ -19,7 +22,7 @@ How this guarantees that a crash never produces a second acknowledgement:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -93,11 +96,13 @@ def queue(
 
 
 def claim_due(session: Session, now: datetime, limit: int, worker: str = "") -> list[Delivery]:
-    """Move up to `limit` due pending rows to `sending` and return them (commit follows).
+    """Move up to `limit` due pending rows to `claimed` by `worker` and return them, oldest
+    first (commit follows). Nothing is on the wire yet: `start_sending` comes next.
 
     One statement: UPDATE ... WHERE id IN (the oldest due ids) RETURNING the rows. On
     PostgreSQL the ids are picked FOR UPDATE SKIP LOCKED, so workers sharing the outbox
-    claim disjoint rows; SQLite has one writer at a time.
+    claim disjoint rows; SQLite has one writer at a time. `attempts` counts SMTP attempts,
+    so a Delivery carries the number this one will be.
     """
     due = (
         select(Outbox.id)
@@ -110,14 +115,14 @@ def claim_due(session: Session, now: datetime, limit: int, worker: str = "") -> 
     claimed = session.execute(
         update(Outbox)
         .where(Outbox.id.in_(due.scalar_subquery()))
-        .values(status="sending", attempts=Outbox.attempts + 1, claimed_by=worker or None)
+        .values(status="claimed", claimed_by=worker or None)
         .returning(
             Outbox.id,
             Outbox.mailbox,
             Outbox.envelope_from,
             Outbox.recipient,
             Outbox.raw,
-            Outbox.attempts,
+            Outbox.attempts + 1,
         )
         .execution_options(synchronize_session=False)
     ).all()
@@ -125,12 +130,48 @@ def claim_due(session: Session, now: datetime, limit: int, worker: str = "") -> 
     return sorted((Delivery(*row) for row in claimed), key=lambda d: d.id)
 
 
+def start_sending(session: Session, ids: Sequence[int], worker: str = "") -> set[int]:
+    """Move rows `worker` still holds in `claimed` to `sending`, just before their SMTP
+    transactions; returns the ids moved. A row missing from the answer was taken back
+    (its worker was thought gone) and must not be sent."""
+    if not ids:
+        return set()
+    claimant = Outbox.claimed_by == worker if worker else Outbox.claimed_by.is_(None)
+    moved = session.scalars(
+        update(Outbox)
+        .where(Outbox.id.in_(list(ids)), Outbox.status == "claimed", claimant)
+        .values(status="sending", attempts=Outbox.attempts + 1)
+        .returning(Outbox.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set(moved)
+
+
+def release(session: Session, ids: Sequence[int]) -> int:
+    """Rows claimed but never handed to SMTP go back to `pending`; returns how many."""
+    if not ids:
+        return 0
+    result = session.execute(
+        update(Outbox)
+        .where(Outbox.id.in_(list(ids)), Outbox.status == "claimed")
+        .values(status="pending", claimed_by=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def mark_sent(session: Session, delivery_id: int, now: datetime) -> None:
     mark_sent_many(session, [delivery_id], now)
 
 
-def mark_sent_many(session: Session, delivery_ids: Sequence[int], now: datetime) -> None:
-    """Record deliveries: one UPDATE for the rows, one SELECT for their cases.
+def mark_sent_many(
+    session: Session,
+    delivery_ids: Sequence[int],
+    now: datetime,
+    replies: Mapping[int, str] | None = None,
+) -> None:
+    """Record deliveries: one UPDATE for the rows, one SELECT for their cases. `replies`
+    holds the server's answer to DATA (its queue id) by row, kept in the case history.
 
     The cases' changes are flushed a kind at a time: the ORM writes a run of rows that
     change the same columns as one executemany, and acknowledgements (status and
@@ -141,7 +182,7 @@ def mark_sent_many(session: Session, delivery_ids: Sequence[int], now: datetime)
         return
     sent = session.execute(
         update(Outbox)
-        .where(Outbox.id.in_(list(delivery_ids)))
+        .where(Outbox.id.in_(list(delivery_ids)), Outbox.status != "sent")  # retried writes
         .values(status="sent", sent_at=now, last_error=None, sent_copy="pending")
         .returning(Outbox.id, Outbox.kind, Outbox.case_id)
         .execution_options(synchronize_session=False)
@@ -159,12 +200,13 @@ def mark_sent_many(session: Session, delivery_ids: Sequence[int], now: datetime)
     with bulk.buffered(session):  # the history events: one INSERT for the batch
         for kind, rows in by_kind.items():
             for row_id, case in rows:
-                _sent(session, row_id, kind, case, now)
+                _sent(session, row_id, kind, case, now, (replies or {}).get(row_id, ""))
             session.flush()
 
 
-def _sent(session: Session, row_id: int, kind: str, case: Case, now: datetime) -> None:
-    add_event(session, case, now, f"{kind}.sent", f"outbox {row_id}")
+def _sent(session: Session, row_id: int, kind: str, case: Case, now: datetime, reply: str) -> None:
+    detail = f"outbox {row_id}: {reply}" if reply else f"outbox {row_id}"
+    add_event(session, case, now, f"{kind}.sent", detail)
     if kind in AUTOMATIC_REPLY_KINDS:
         lifecycle.on_automatic_reply_sent(session, case, kind, now)
 
@@ -197,12 +239,14 @@ def beat(session: Session, worker: str, now: datetime) -> None:
         found.seen_at = now
 
 
-def sending_claims(session: Session) -> dict[int, str | None]:
-    """The rows in `sending`, and which worker claimed each."""
+def claims(session: Session) -> dict[int, tuple[str, str | None]]:
+    """The rows in `claimed` or `sending`: their status and which worker holds each."""
     rows = session.execute(
-        select(Outbox.id, Outbox.claimed_by).where(Outbox.status == "sending")
+        select(Outbox.id, Outbox.status, Outbox.claimed_by).where(
+            Outbox.status.in_(("claimed", "sending"))
+        )
     ).all()
-    return {row_id: worker for row_id, worker in rows}
+    return {row_id: (status, worker) for row_id, status, worker in rows}
 
 
 def last_seen(session: Session, workers: Sequence[str]) -> dict[str, datetime]:
@@ -211,18 +255,26 @@ def last_seen(session: Session, workers: Sequence[str]) -> dict[str, datetime]:
 
 
 def recover_interrupted(session: Session, ids: Sequence[int] | None = None) -> list[int]:
-    """Rows left in `sending` by a worker that is gone become `in_doubt` (all of them when
-    `ids` is None); returns their ids. replies.deliver decides which workers are gone."""
+    """Rows of a worker that is gone (all such rows when `ids` is None): those in `sending`
+    had their SMTP transaction in flight and become `in_doubt`; those in `claimed` never
+    reached SMTP and go back to `pending`. Returns the in-doubt ids. replies.deliver
+    decides which workers are gone."""
+    held = Outbox.status.in_(("claimed", "sending"))
     if ids is None:
-        ids = list(session.scalars(select(Outbox.id).where(Outbox.status == "sending")))
+        ids = list(session.scalars(select(Outbox.id).where(held)))
     ids = list(ids)
-    if ids:
-        session.execute(
+    if not ids:
+        return []
+    release(session, ids)
+    return list(
+        session.scalars(
             update(Outbox)
             .where(Outbox.id.in_(ids), Outbox.status == "sending")
             .values(status="in_doubt", last_error="interrupted while sending (worker stopped)")
+            .returning(Outbox.id)
+            .execution_options(synchronize_session=False)
         )
-    return ids
+    )
 
 
 def retry(session: Session, delivery_id: int, now: datetime) -> bool:

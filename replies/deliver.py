@@ -6,10 +6,13 @@ import asyncio
 import os
 import socket
 import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from models import outbox
@@ -57,6 +60,54 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=_RETRY_DELAYS[min(attempts, len(_RETRY_DELAYS)) - 1])
 
 
+_WRITE_ATTEMPTS = 3  # a dropped database connection is retried on a fresh one
+
+
+@dataclass(frozen=True)
+class _Step:
+    """What one lane asks of the database next: record the verdict of the row it just
+    sent (if any) and move its next row (if any) to `sending`."""
+
+    done: tuple[outbox.Delivery, SendResult] | None
+    next: outbox.Delivery | None
+
+
+class _GroupCommit:
+    """The lanes' steps written together: whatever the lanes queue while one transaction is
+    being written goes into the next one (SQLite has one writer, so a commit per lane per
+    message would only queue up). The lane that finds nobody writing writes for all."""
+
+    def __init__(self, write: Callable[[list[_Step]], set[int]]) -> None:
+        self._write = write
+        self._queued: list[tuple[_Step, asyncio.Future[bool]]] = []
+        self._writing = False
+
+    async def submit(self, step: _Step) -> bool:
+        """Returns once `step` is committed: whether its next row may be sent."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queued.append((step, future))
+        if not self._writing:
+            self._writing = True
+            try:
+                while self._queued:
+                    group, self._queued = self._queued, []
+                    try:
+                        started = await asyncio.to_thread(self._write, [s for s, _ in group])
+                    except BaseException:
+                        # The writing lane raises; the others stop (their lanes end quietly
+                        # and the task group reports this lane's error).
+                        for _, waiting in group + self._queued:
+                            if waiting is not future:
+                                waiting.cancel()
+                        self._queued = []
+                        raise
+                    for done, waiting in group:
+                        waiting.set_result(done.next is None or done.next.id in started)
+            finally:
+                self._writing = False
+        return await future
+
+
 class OutboxSender:
     def __init__(
         self,
@@ -66,56 +117,73 @@ class OutboxSender:
         on_sent: Callable[[str], None] = lambda mailbox: None,
         batch: int = 256,
         worker: str | None = None,
+        lanes: int = 4,
     ) -> None:
+        """`lanes`: rows sent at once, one per SMTP connection (the mailer's `connections`),
+        hence the most a crash can leave in doubt."""
         self._db = db
         self._mailer = mailer
         self._now = now
         self._on_sent = on_sent
         self._batch = batch
+        self._lanes = lanes
+        self._busy = False
         self.worker = worker or worker_id()
 
     def recover(self) -> list[int]:
-        """Rows a gone worker left mid-send become in-doubt (never resent blindly); rows
-        another live worker is sending are left alone. Run at start and by the loop, which
-        also renews this worker's heartbeat."""
+        """Rows a gone worker left mid-send become in-doubt (never resent blindly); rows it
+        only claimed go back to pending; rows another live worker holds are left alone.
+        This worker's own rows count as left behind when no delivery of its own is running
+        (a database error cut one short). Run at start and by the loop, which also renews
+        this worker's heartbeat. Returns the in-doubt ids."""
         now = self._now()
         with self._db.transaction() as session:
             outbox.beat(session, self.worker, now)
-            claims = outbox.sending_claims(session)
-            seen = outbox.last_seen(session, sorted({w for w in claims.values() if w}))
+            claims = outbox.claims(session)
+            seen = outbox.last_seen(session, sorted({w for _, w in claims.values() if w}))
             gone = [
                 row_id
-                for row_id, worker in claims.items()
-                if is_gone(worker, seen.get(worker or ""), now, self.worker)
+                for row_id, (_, worker) in claims.items()
+                if (worker == self.worker and not self._busy)
+                or is_gone(worker, seen.get(worker or ""), now, self.worker)
             ]
             ids = outbox.recover_interrupted(session, gone) if gone else []
         for row_id in ids:
             log.warning("outbox.in_doubt", outbox_id=row_id, why="interrupted while sending")
+        if len(gone) > len(ids):
+            log.info("outbox.released", rows=len(gone) - len(ids), why="claimed, never sent")
         return ids
 
     def _claim(self) -> list[outbox.Delivery]:
-        with self._db.transaction() as session:
-            return outbox.claim_due(session, self._now(), self._batch, self.worker)
-
-    def _record_and_claim(
-        self, verdicts: list[tuple[outbox.Delivery, SendResult]]
-    ) -> list[outbox.Delivery]:
-        """Record a batch of verdicts and claim the next batch, in one transaction.
-
-        One commit per batch, not one per message, and not two per batch: while the
-        watcher records a backlog, every write transaction may wait for the database's
-        write lock (SQLite has one), so the outbox keeps up by asking for it once.
-        """
         now = self._now()
         with self._db.transaction() as session:
-            self._record(session, verdicts, now)
             outbox.beat(session, self.worker, now)
             return outbox.claim_due(session, now, self._batch, self.worker)
+
+    def _write(self, steps: list[_Step]) -> set[int]:
+        """One transaction for the lanes' queued steps: verdicts recorded, next rows moved
+        to `sending`; returns the rows moved. Retried on a fresh connection when the
+        database drops this one (a restart, pg_terminate_backend): the steps are idempotent."""
+        for attempt in range(_WRITE_ATTEMPTS):
+            try:
+                now = self._now()
+                with self._db.transaction() as session:
+                    self._record(session, [s.done for s in steps if s.done is not None], now)
+                    starting = [s.next.id for s in steps if s.next is not None]
+                    return outbox.start_sending(session, starting, self.worker)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated or attempt + 1 == _WRITE_ATTEMPTS:
+                    raise
+                log.warning("outbox.db_reconnect", attempt=attempt + 1)
+                time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def _record(
         self, session: Session, verdicts: list[tuple[outbox.Delivery, SendResult]], now: datetime
     ) -> None:
-        outbox.mark_sent_many(session, [d.id for d, r in verdicts if r.verdict == "sent"], now)
+        sent = [(d, r) for d, r in verdicts if r.verdict == "sent"]
+        replies = {d.id: r.detail for d, r in sent if r.detail}
+        outbox.mark_sent_many(session, [d.id for d, _ in sent], now, replies)
         for delivery, result in verdicts:
             if result.verdict == "sent":
                 continue
@@ -130,11 +198,6 @@ class OutboxSender:
                     result.detail,
                     permanent=permanent,
                 )
-
-    async def _send(self, delivery: outbox.Delivery) -> tuple[outbox.Delivery, SendResult]:
-        return delivery, await self._mailer.send(
-            delivery.envelope_from, delivery.recipient, delivery.raw
-        )
 
     def _report(self, delivery: outbox.Delivery, result: SendResult) -> None:
         event = {
@@ -152,19 +215,54 @@ class OutboxSender:
             detail=result.detail or None,
         )
 
+    async def _lane(self, claimed: deque[outbox.Delivery], commits: _GroupCommit) -> None:
+        """One SMTP connection's share of a batch: each row goes to `sending` in a commit
+        just before its SMTP transaction, and its verdict is committed with the next row's
+        move to `sending`, so a crash leaves at most this one row in doubt."""
+        done: tuple[outbox.Delivery, SendResult] | None = None
+        while True:
+            delivery = claimed.popleft() if claimed else None
+            go = await commits.submit(_Step(done, delivery))
+            if done is not None:
+                self._report(*done)
+                if done[1].verdict == "sent":
+                    self._on_sent(done[0].mailbox)
+            if delivery is None:
+                return
+            if not go:  # taken back by another worker's recovery: not ours to send
+                done = None
+                continue
+            result = await self._mailer.send(
+                delivery.envelope_from, delivery.recipient, delivery.raw
+            )
+            done = (delivery, result)
+
     async def deliver_due(self) -> int:
-        """Send everything due now; returns how many rows were attempted."""
+        """Send everything due now over `lanes` connections; returns how many rows were
+        claimed. Rows claimed but not reached when this stops (an error, a cancelled drain)
+        go back to pending."""
         total = 0
-        deliveries = await asyncio.to_thread(self._claim)
-        while deliveries:
-            total += len(deliveries)
-            verdicts = await asyncio.gather(*(self._send(d) for d in deliveries))
-            deliveries = await asyncio.to_thread(self._record_and_claim, list(verdicts))
-            for delivery, result in verdicts:
-                self._report(delivery, result)
-            for mailbox in {d.mailbox for d, r in verdicts if r.verdict == "sent"}:
-                self._on_sent(mailbox)
+        self._busy = True
+        claimed: deque[outbox.Delivery] = deque()
+        try:
+            while batch := await asyncio.to_thread(self._claim):
+                total += len(batch)
+                claimed.extend(batch)
+                commits = _GroupCommit(self._write)
+                async with asyncio.TaskGroup() as lanes:  # one fails: the others stop too
+                    for _ in range(self._lanes):
+                        lanes.create_task(self._lane(claimed, commits))
+        finally:
+            self._busy = False
+            if claimed:
+                left = [d.id for d in claimed]
+                claimed.clear()
+                await asyncio.shield(asyncio.to_thread(self._release, left))
         return total
+
+    def _release(self, ids: list[int]) -> None:
+        with self._db.transaction() as session:
+            outbox.release(session, ids)
 
     async def run(
         self, wake: asyncio.Event, stop: asyncio.Event, idle_seconds: float = 30.0

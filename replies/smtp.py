@@ -104,7 +104,7 @@ class Mailer:
                 await client.mail(envelope_from)
                 await client.rcpt(recipient)
                 stage = "data"
-                await client.data(raw)
+                reply = await client.data(raw)
             except aiosmtplib.SMTPResponseException as exc:
                 # The server answered with an error code: it did not take the message.
                 await self._reset(conn)
@@ -120,7 +120,8 @@ class Mailer:
                 return SendResult("refused", _describe(exc))
             conn.last_used = time.monotonic()
             self._idle.put_nowait(conn)
-            return SendResult("sent")
+            # The server's answer names its queue id: the proof of delivery there is.
+            return SendResult("sent", f"{reply.code} {reply.message}"[:200])
 
     async def _reset(self, conn: _Connection) -> None:
         try:

@@ -220,6 +220,7 @@ def _deliver(session: Session, case: Case, kind: str, at: datetime) -> None:
     _queue(session, case, kind)
     session.flush()
     [delivery] = outbox.claim_due(session, at, 10)
+    outbox.start_sending(session, [delivery.id])
     outbox.mark_sent(session, delivery.id, at)
 
 
@@ -248,6 +249,7 @@ def test_a_batch_of_mixed_replies_is_recorded_case_by_case(session: Session) -> 
     deliveries = outbox.claim_due(session, sent_at, 10)
     assert [d.attempts for d in deliveries] == [1] * 5
     assert [d.id for d in deliveries] == sorted(d.id for d in deliveries)
+    outbox.start_sending(session, [d.id for d in deliveries])
     outbox.mark_sent_many(session, [d.id for d in deliveries], sent_at)
 
     assert [c.status for c in cases] == [

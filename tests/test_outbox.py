@@ -7,6 +7,7 @@ import contextlib
 import os
 import socket
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -176,7 +177,8 @@ def test_a_crash_mid_send_leaves_the_row_in_doubt_until_an_operator_retries(tmp_
     db = _db(tmp_path)
     [row_id] = _queue(db)
     with db.transaction() as session:  # what a process killed during SMTP leaves behind
-        outbox.claim_due(session, NOW, 10)
+        [delivery] = outbox.claim_due(session, NOW, 10)
+        assert outbox.start_sending(session, [delivery.id]) == {row_id}
     sender, _ = _sender(db, free_port(), SettableClock(NOW))
     assert sender.recover() == [row_id]
     assert _status(db) == [("in_doubt", 1)]
@@ -198,7 +200,8 @@ def test_a_starting_worker_leaves_a_live_workers_sends_alone(tmp_path: Path) -> 
     }
     with db.transaction() as session:
         for worker in claims.values():  # claim_due takes the oldest: the ids in order
-            outbox.claim_due(session, NOW, 1, worker)
+            [delivery] = outbox.claim_due(session, NOW, 1, worker)
+            outbox.start_sending(session, [delivery.id], worker)
         outbox.beat(session, claims[live_id], NOW)
         outbox.beat(session, claims[stale_id], NOW - timedelta(minutes=5))
     sender, _ = _sender(db, free_port(), SettableClock(NOW))
@@ -235,3 +238,150 @@ def test_one_acknowledgement_per_case_is_enforced_by_the_database(tmp_path: Path
 
     with pytest.raises(IntegrityError):
         queue_twice()
+
+
+class Stalling:
+    """Takes messages (recording each Message-ID), but from the `stall_at`-th DATA on never
+    answers: the sender is caught with that message in flight."""
+
+    def __init__(self, stall_at: int | None) -> None:
+        self.stall_at = stall_at
+        self.message_ids: list[str] = []
+
+    async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
+        content = envelope.original_content or b""
+        self.message_ids.append(_message_id(content))
+        if self.stall_at is not None and len(self.message_ids) >= self.stall_at:
+            await asyncio.sleep(3600)
+        return "250 2.0.0 Ok: queued as Q" + str(len(self.message_ids))
+
+
+def _message_id(raw: bytes) -> str:
+    from email import message_from_bytes
+
+    return str(message_from_bytes(raw)["Message-ID"]).strip("<>")
+
+
+_SEND_IN_A_CHILD = """
+import asyncio, sys
+from datetime import datetime
+from models.database import Database
+from replies.deliver import OutboxSender
+from replies.smtp import Mailer, SmtpConfig
+db, port, lanes, now = Database(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+config = SmtpConfig(host="127.0.0.1", port=port, security="none", connections=lanes)
+sender = OutboxSender(db, Mailer(config, None), lambda: datetime.fromisoformat(now), lanes=lanes)
+asyncio.run(sender.deliver_due())
+"""
+
+
+def _queue_mails(db: Database, n: int) -> None:
+    with db.transaction() as session:
+        for i in range(n):
+            raw = f"Message-ID: <m{i}@example.org>\r\nSubject: x\r\n\r\nhello\r\n".encode()
+            queue_reply(
+                session,
+                recipient=f"p{i}@example.net",
+                message_id=f"m{i}@example.org",
+                now=NOW,
+                raw=raw,
+            )
+
+
+async def _kill_mid_batch(tmp_path: Path, lanes: int, stall_at: int) -> tuple[Database, Stalling]:
+    """A worker sending a batch of 40 is killed -9 while the server sits on a DATA."""
+    db = _db(tmp_path)
+    _queue_mails(db, 40)
+    handler = Stalling(stall_at)
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    root = Path(__file__).resolve().parent.parent
+    argv = [str(db.engine.url), str(port), str(lanes), NOW.isoformat()]
+    child = subprocess.Popen([sys.executable, "-c", _SEND_IN_A_CHILD, *argv], cwd=root)
+    try:
+        for _ in range(600):
+            if len(handler.message_ids) >= stall_at + lanes - 1 or child.poll() is not None:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)  # let the other lanes reach their stalled DATA
+        assert child.poll() is None, "the sender stopped before it could be killed"
+        child.kill()
+        child.wait()
+    finally:
+        controller.stop()
+    return db, handler
+
+
+@pytest.mark.parametrize("lanes", [1, 4])
+async def test_a_kill_mid_batch_leaves_one_in_doubt_per_connection(
+    tmp_path: Path, lanes: int
+) -> None:
+    """The rows whose DATA was in flight (one per connection) are in doubt; the rows
+    delivered before the kill stay sent; the claimed rest go out once afterwards."""
+    db, stalled = await _kill_mid_batch(tmp_path, lanes, stall_at=12)
+    in_flight = set(stalled.message_ids[11:])
+    assert 1 <= len(in_flight) <= lanes
+    with db.reader() as session:
+        before = {r.message_id: r.status for r in outbox.rows(session)}
+    assert {m for m, s in before.items() if s == "sending"} == in_flight
+    assert {m for m, s in before.items() if s == "sent"} == set(stalled.message_ids[:11])
+    assert "claimed" in before.values()  # the rest of the batch, never handed to SMTP
+
+    sender, _ = _sender(db, free_port(), SettableClock(NOW))
+    doubtful = sender.recover()  # the child is gone (its pid is dead)
+    with db.reader() as session:
+        after_recovery = {r.message_id: r.status for r in outbox.rows(session)}
+    assert len(doubtful) == len(in_flight)
+    assert {m for m, s in after_recovery.items() if s == "in_doubt"} == in_flight
+    assert "claimed" not in after_recovery.values()
+    assert "sending" not in after_recovery.values()
+
+    handler = Stalling(None)
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        sender, mailer = _sender(db, port, SettableClock(NOW))
+        await sender.deliver_due()
+        await mailer.close()
+    finally:
+        controller.stop()
+    with db.reader() as session:
+        final = {r.message_id: r.status for r in outbox.rows(session)}
+    assert {m for m, s in final.items() if s == "in_doubt"} == in_flight
+    assert {m for m, s in final.items() if s != "in_doubt"} == set(final) - in_flight
+    assert all(s == "sent" for m, s in final.items() if m not in in_flight)
+    # Nothing twice: the in-doubt rows were not resent, every other row went exactly once.
+    everything = stalled.message_ids + handler.message_ids
+    assert len(everything) == len(set(everything)) == 40
+
+
+async def test_the_servers_reply_is_kept_as_proof_of_delivery(tmp_path: Path) -> None:
+    from models.schema import CaseEvent
+    from tests.test_lifecycle import new_case
+
+    db = _db(tmp_path)
+    with db.transaction() as session:  # a case, whose history keeps the server's reply
+        case = new_case(session)
+        queue_reply(
+            session,
+            recipient="p@example.net",
+            message_id="a@example.org",
+            now=NOW,
+            case_id=case.id,
+            raw=b"Message-ID: <a@example.org>\r\n\r\nhi\r\n",
+        )
+    handler = Stalling(None)
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        sender, mailer = _sender(db, port, SettableClock(NOW))
+        await sender.deliver_due()
+        await mailer.close()
+    finally:
+        controller.stop()
+    with db.reader() as session:
+        details = list(session.scalars(select(CaseEvent.detail)))
+    assert "outbox 1: 250 2.0.0 Ok: queued as Q1" in details

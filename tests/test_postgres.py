@@ -114,7 +114,7 @@ def test_workers_claim_disjoint_outbox_rows_oldest_first(pg_url: str) -> None:
     assert [d.recipient for d in mine] == [f"person{n}@example.net" for n in range(3)]
     assert [d.recipient for d in theirs] == ["person3@example.net", "person4@example.net"]
     with db.reader() as session:
-        assert {r.status for r in outbox.rows(session)} == {"sending"}
+        assert {r.status for r in outbox.rows(session)} == {"claimed"}
     db.dispose()
 
 

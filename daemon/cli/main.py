@@ -183,7 +183,7 @@ def outbox_group() -> None:
 @config_option
 @click.option(
     "--status",
-    type=click.Choice(["pending", "sending", "sent", "failed", "in_doubt"]),
+    type=click.Choice(["pending", "claimed", "sending", "sent", "failed", "in_doubt"]),
     default=None,
     help="Only rows in this delivery state.",
 )

@@ -96,7 +96,9 @@ class Worker:
             if watcher is not None:
                 watcher.wake.set()  # append the copy to Sent on the watcher's thread
 
-        return OutboxSender(self.db, mailer, self.clock.now, on_sent=sent)
+        return OutboxSender(
+            self.db, mailer, self.clock.now, on_sent=sent, lanes=self.config.smtp.connections
+        )
 
     async def run_once(self) -> int:
         """Process everything waiting in every mailbox, deliver the outbox, then return."""
