@@ -174,6 +174,34 @@ def _latency_section(suite: Suite) -> list[str]:
     return out
 
 
+def _mailboxes_section(suite: Suite) -> list[str]:
+    rows = [
+        [
+            f"{run.mailboxes}",
+            f"{run.active} ({run.gap:g} s apart)",
+            "-" if run.first_round_seconds is None else f"{run.first_round_seconds:.0f}",
+            f"{run.acknowledged}/{run.appended}",
+            _seconds3(run.p50),
+            _seconds3(run.p99),
+            _seconds3(run.max),
+            f"{run.peak_rss_mb:.0f}",
+            " / ".join(f"{v:.0f}" for v in run.rss_by_role.values()) or "-",
+            _problems(run.log_problems),
+        ]
+        for run in suite.mailboxes
+    ]
+    headers = ["mailboxes", "new mail on", "first round s", "acked", "p50 s", "p99 s", "max s"]
+    headers += ["peak RSS MB", "per process", "daemon warnings/errors"]
+    out = [
+        "Many mailboxes in one process: each gets one complaint, then new mail on some "
+        "(APPEND -> ack at the sink)",
+        table(headers, rows),
+    ]
+    out += [f"  note: {run.note}" for run in suite.mailboxes if run.note]
+    out += [f"  server: {w}" for run in suite.mailboxes for w in run.server_warnings]
+    return out
+
+
 def _memory_section(suite: Suite) -> list[str]:
     """Peak RSS per run, its growth in steady state, and the estimate for 100,000."""
     rows = []
@@ -229,6 +257,7 @@ def render(suite: Suite) -> str:
         (bool(suite.backlog), _backlog_section),
         (any(r.cpu_account for r in suite.backlog), _cpu_section),
         (bool(suite.latency), _latency_section),
+        (bool(suite.mailboxes), _mailboxes_section),
         (bool(suite.backlog), _memory_section),
     ]
     for wanted, section in sections:

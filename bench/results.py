@@ -21,11 +21,13 @@ import psutil  # type: ignore[import-untyped]
 from bench.cpu import CpuAccount
 from bench.ingest import BacklogRun, RawLimit
 from bench.latency import LatencyResult
+from bench.mailboxes import MailboxesResult
 from bench.profiling import ProfileResult
 
 INGEST_TARGET = 0.5  # of the raw fetch+parse rate
 P50_TARGET, P99_TARGET = 1.0, 3.0  # seconds
 RSS_TARGET_MB, RSS_TARGET_SIZE = 300.0, 100_000
+MAILBOXES_LATENCY_TARGET, MAILBOXES_RSS_MB = 1.0, 400.0  # 200 mailboxes in one process
 
 
 @dataclass
@@ -47,6 +49,7 @@ class Suite:
     raw_runs: dict[str, RawLimit] = field(default_factory=dict)  # before each daemon run
     backlog: list[BacklogRun] = field(default_factory=list)
     latency: list[LatencyResult] = field(default_factory=list)
+    mailboxes: list[MailboxesResult] = field(default_factory=list)
     classifier: dict[str, Any] | None = None
     profile: ProfileResult | None = None
     notes: list[str] = field(default_factory=list)
@@ -89,6 +92,30 @@ def _verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("PASS" if ok else "MISS")
 
 
+def _mailboxes_targets(suite: Suite) -> list[tuple[str, str, str]]:
+    rows: list[tuple[str, str, str]] = []
+    for run in suite.mailboxes:
+        for name, value in (("p50", run.p50), ("p99", run.p99)):
+            figure = "not measured" if value is None else f"{value:.2f} s"
+            ok = None if value is None else value < MAILBOXES_LATENCY_TARGET
+            rows.append(
+                (
+                    f"ack latency {name} < {MAILBOXES_LATENCY_TARGET:.0f} s, "
+                    f"{run.mailboxes} mailboxes in one process",
+                    figure,
+                    _verdict(ok),
+                )
+            )
+        rows.append(
+            (
+                f"RSS < {MAILBOXES_RSS_MB:.0f} MB, {run.mailboxes} mailboxes (processes summed)",
+                f"{run.peak_rss_mb:.0f} MB",
+                _verdict(run.peak_rss_mb < MAILBOXES_RSS_MB if run.peak_rss_mb else None),
+            )
+        )
+    return rows
+
+
 def targets(suite: Suite) -> list[tuple[str, str, str]]:
     """(target, figure, PASS | MISS | n/a) rows."""
     rows: list[tuple[str, str, str]] = []
@@ -99,6 +126,7 @@ def targets(suite: Suite) -> list[tuple[str, str, str]]:
             rows.append(
                 (f"ack latency {name} < {limit:.0f} s ({lat.database})", figure, _verdict(ok))
             )
+    rows += _mailboxes_targets(suite)
     for run in suite.backlog:
         if run.mode not in ("run", "burst"):
             continue

@@ -26,6 +26,7 @@ from bench.classifier_figures import classifier_figures
 from bench.corpus import Corpus
 from bench.ingest import REPO, cold_raw_seconds, raw_limit, run_backlog
 from bench.latency import measure_latency
+from bench.mailboxes import measure_mailboxes
 from bench.profiling import profile_backlog
 from bench.report import render, render_profile
 from bench.results import CorpusFigures, Suite, machine, write_json
@@ -85,6 +86,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--latency-count", type=int, default=200, help="messages (default 200)")
     parser.add_argument("--latency-rate", type=float, default=5.0, help="per second (default 5)")
     parser.add_argument("--no-latency", action="store_true", help="skip the latency run")
+    parser.add_argument(
+        "--mailboxes",
+        type=int,
+        default=200,
+        help="mailboxes watched by one daemon in the many-mailboxes run (default 200, 0 skips)",
+    )
     parser.add_argument("--no-classifier", action="store_true", help="skip bench.classifier")
     parser.add_argument(
         "--profile",
@@ -239,6 +246,16 @@ def run_latency(suite: Suite, stack: Stack, args: argparse.Namespace, work: Path
     print(f"latency: p50 {result.p50} s, p99 {result.p99} s")
 
 
+def run_mailboxes(suite: Suite, stack: Stack, args: argparse.Namespace, work: Path) -> None:
+    print(f"mailboxes: one daemon watching {args.mailboxes} mailboxes ...", flush=True)
+    with stack.sink(args.sink) as sink:
+        result = measure_mailboxes(
+            stack, sink, workdir=work / f"mailboxes-{args.mailboxes}", count=args.mailboxes
+        )
+    suite.mailboxes.append(result)
+    print(f"mailboxes: p50 {result.p50} s, p99 {result.p99} s, peak {result.peak_rss_mb} MB")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
@@ -263,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
                 run_backlogs(suite, stack, args, work)
                 if not args.no_latency:
                     run_latency(suite, stack, args, work)
+                if args.mailboxes:
+                    run_mailboxes(suite, stack, args, work)
             if not args.no_classifier:
                 print("classifier: python -m bench.classifier ...")
                 suite.classifier = classifier_figures()

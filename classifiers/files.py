@@ -138,10 +138,28 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def private_dir(path: Path) -> None:
+    """Create `path` and its missing parents 0700 whatever the umask: a model is learnt from
+    complaints, and its vocabulary holds their words. One that exists is left as the admin
+    made it. Raises OSError."""
+    missing: list[Path] = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=0o700)
+        except FileExistsError:  # another process made it first
+            continue
+        os.chmod(directory, 0o700)
+
+
 def atomic_write(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` so readers see the old or the new file, never half."""
+    """Replace `path` with `data` (0600) so readers see the old or the new file, never half."""
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    with temporary.open("wb") as handle:
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "wb") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
@@ -277,9 +295,12 @@ def write_model(directory: Path, pipeline: Pipeline, info: ModelInfo) -> ModelIn
     sha256 filled in. Raises OSError."""
     import skops.io as sio
 
-    directory.mkdir(parents=True)
+    private_dir(directory.parent)
+    directory.mkdir(mode=0o700)
+    os.chmod(directory, 0o700)
     model_path = directory / MODEL_FILE
     sio.dump(pipeline, model_path, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+    os.chmod(model_path, 0o600)  # skops writes it as the umask says
     compact_sha256 = None
     try:
         data = compact_form(pipeline).to_bytes()

@@ -31,6 +31,7 @@ from classifiers.files import (
     ModelNotFoundError,
     atomic_write,
     fsync_dir,
+    private_dir,
     read_compact,
     read_model,
     read_predictor,
@@ -62,7 +63,7 @@ class ModelStore:
     def save(self, pipeline: Pipeline, info: ModelInfo) -> ModelInfo:
         """Save a new version (model.skops, model.npz, model.json; not made current);
         returns its metadata. Raises OSError."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root)
         incoming = self.root / f".incoming-{secrets.token_hex(4)}"
         try:
             saved = write_model(incoming, pipeline, info)
@@ -144,7 +145,8 @@ class ModelStore:
             "version": version,
             "previous": previous,
         }
-        with self.history_file.open("a", encoding="utf-8") as handle:
+        fd = os.open(self.history_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(entry) + "\n")
             handle.flush()
             os.fsync(handle.fileno())

@@ -23,7 +23,8 @@ from pydantic import (
 )
 
 from classifiers.config import ClassifierConfig
-from daemon.mail.authentication import Method as AuthMethod
+from daemon import logs
+from daemon.mail.authentication import StaffAuthenticationConfig
 from daemon.policy import Address as Address
 from daemon.policy import CalendarConfig as CalendarConfig
 from daemon.policy import ConfigError as ConfigError
@@ -32,7 +33,6 @@ from daemon.policy import PolicyConfig as PolicyConfig
 from daemon.policy import RemindersConfig as RemindersConfig
 from daemon.policy import StageConfig as StageConfig
 from daemon.policy import Strict as _Strict
-from replies.forwarding import AttachmentLimits
 from replies.letterhead import Letterhead, SignpostConfig
 from replies.smtp import SmtpConfig
 
@@ -48,6 +48,13 @@ class _Secret(_Strict):
     password_env: str | None = None
 
     def password(self) -> str | None:
+        """Return the password, or None when no credential is configured; from then on it
+        is kept out of this process's logs (daemon.logs.never_log). Raises as _password."""
+        value = self._password()
+        logs.never_log(value)
+        return value
+
+    def _password(self) -> str | None:
         """Return the password, or None when no credential is configured.
 
         Raises ConfigError when the file or variable named in the config is missing.
@@ -134,19 +141,6 @@ class RoutesConfig(_Strict):
         return value or self.review or self.complaint
 
 
-class StaffAuthenticationConfig(_Strict):
-    """`[mailbox.staff_authentication]`: mail from a staff address acts as staff only when
-    the mailbox's receiving server vouches for it (daemon.mail.authentication)."""
-
-    # The id your receiving server writes first in its Authentication-Results header
-    # ("mx.trust.example"); "" leaves staff mail unchecked. That server must remove headers
-    # bearing this id from the mail it receives, or a stranger can write one.
-    authserv_id: str = Field(default="", pattern=r"^[^\s;@]*$")
-    # Any one of these passing is enough: "dmarc", "dkim" or "spf" for the From domain, or
-    # "auth" (sent through that server with a login).
-    require: tuple[AuthMethod, ...] = Field(default=("dmarc",), min_length=1)
-
-
 class BoardReportsConfig(_Strict):
     """Who gets the board report after each month or quarter (daemon.reports.board)."""
 
@@ -206,8 +200,6 @@ class MailboxConfig(_Strict):
     routes: RoutesConfig = RoutesConfig()
     signpost: SignpostConfig = SignpostConfig()
     board_reports: BoardReportsConfig = BoardReportsConfig()
-    # What staff copies may carry of a stranger's attachments (replies.forwarding).
-    attachments: AttachmentLimits = AttachmentLimits()
     staff_authentication: StaffAuthenticationConfig = StaffAuthenticationConfig()
     # How long each label's case records are kept after the case closes ("6 years",
     # "18 months", "400 days"); then their content is purged and their figures kept

@@ -39,8 +39,11 @@ EXPECTED = frozenset(
 _FOLD = re.compile(rb"\r\n[ \t]")
 
 
-def problems_in(reply: OutgoingMail, original: ParsedMessage) -> tuple[str, ...]:
-    """What is wrong with `reply`, composed in answer to `original` (empty: nothing)."""
+def problems_in(
+    reply: OutgoingMail, original: ParsedMessage, own: frozenset[str] = frozenset()
+) -> tuple[str, ...]:
+    """What is wrong with `reply`, composed in answer to `original` by the mailbox whose
+    addresses are `own` (empty: nothing)."""
     head = reply.raw.split(b"\r\n\r\n", 1)[0]
     problems = [*_raw_lines(head)]
     message = email.message_from_bytes(reply.raw, policy=email.policy.default)
@@ -56,6 +59,8 @@ def problems_in(reply: OutgoingMail, original: ParsedMessage) -> tuple[str, ...]
         if "\r" in str(value) or "\n" in str(value):
             problems.append(f"line-break-in-value:{name.lower()}")
     problems.extend(_recipients(message, reply, original))
+    if reply.recipient.lower() in own:
+        problems.append("reply-to-own-address")
     return tuple(problems)
 
 

@@ -110,7 +110,7 @@ class Harness:
         if isinstance(reply, str):
             return f"withheld:{reply}", caught, None, ()
         assert item.parsed is not None
-        return "acknowledged", caught, reply, problems_in(reply, item.parsed)
+        return "acknowledged", caught, reply, problems_in(reply, item.parsed, MAILBOX.own_addresses)
 
     def _reply(self, item: Prepared) -> OutgoingMail | str:
         """The acknowledgement the daemon would queue, or why it would send none."""

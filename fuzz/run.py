@@ -88,6 +88,8 @@ def fuzz(
     @given(mutants(seeds(), scale))
     def one(mutant: Mutant) -> None:
         figures.examples += 1
+        if figures.examples % 500 == 0:
+            print(f"... {figures.examples} examples", file=sys.stderr, flush=True)
         try:
             run = harness.process(mutant.raw)
         except Escaped as exc:

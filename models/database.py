@@ -33,6 +33,35 @@ class DatabaseError(Exception):
     """The database cannot be reached or its schema is not what this version needs."""
 
 
+def private_dir(path: Path) -> None:
+    """Create `path` and its missing parents 0700 whatever the umask: the state directory
+    holds complaints, the reply secret and the worker lock. One that exists is left as the
+    admin made it (`candour check-config` warns when others can read it). Raises OSError."""
+    missing: list[Path] = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=0o700)
+        except FileExistsError:  # another worker made it first
+            continue
+        os.chmod(directory, 0o700)
+
+
+def private_file(path: Path) -> None:
+    """Create `path` empty and 0600 whatever the umask, unless it exists. SQLite gives its
+    -wal, -shm and -journal files the mode of the database file. Raises OSError."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # We issue BEGIN ourselves (see _sqlite_begin): the driver's implicit BEGIN is off.
     dbapi_connection.isolation_level = None
@@ -88,7 +117,8 @@ def claim_single_worker(url: str) -> None:
     if not url.startswith("sqlite:///") or url.startswith("sqlite:///:memory:"):
         return
     path = Path(url.removeprefix("sqlite:///") + ".worker-lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
+    private_file(path)
     handle = path.open("a+", encoding="utf-8")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -113,7 +143,12 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = _normalise_url(url)
         if self.url.startswith("sqlite:///") and not self.url.startswith("sqlite:///:memory:"):
-            Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            path = Path(self.url.removeprefix("sqlite:///"))
+            try:
+                private_dir(path.parent)
+                private_file(path)  # SQLite would make it 0644; an empty file is a new database
+            except OSError:
+                pass  # SQLite says what is wrong when it connects
         self.engine: Engine = create_engine(self.url, future=True, pool_pre_ping=True)
         writer: Engine = self.engine
         if self.engine.dialect.name == "sqlite":

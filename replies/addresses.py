@@ -1,7 +1,8 @@
-"""Per-case reply addresses: complaints+cmp-2026-00042.k3f9x2ab@example.org.
+"""Addresses: which strings are plain addresses, and per-case reply addresses
+(complaints+cmp-2026-00042.k3f9x2ab@example.org).
 
-The token is an HMAC of the case reference under the mailbox's secret, so an address
-cannot be guessed from a reference or forged; verification is constant-time.
+A case address's token is an HMAC of the case reference under the mailbox's secret, so an
+address cannot be guessed from a reference or forged; verification is constant-time.
 """
 
 from __future__ import annotations
@@ -13,6 +14,28 @@ import re
 from collections.abc import Iterable
 
 TOKEN_CHARS = 10  # base32: 50 bits
+
+# A plain addr-spec, the only kind Candour writes to: a dot-atom local part (letters of any
+# script, digits, RFC 5322 atext) and a domain of letter-digit-hyphen labels. No quoted
+# local parts, no comments, no whitespace or control characters, no encoded-word debris.
+_LOCAL = re.compile(r"[\w!#$%&'*+/=?^`{|}~-]+(?:\.[\w!#$%&'*+/=?^`{|}~-]+)*")
+_LABEL = r"[^\W_](?:[\w-]{0,61}[^\W_])?"
+_DOMAIN = re.compile(rf"(?:{_LABEL}\.)+{_LABEL}")
+
+
+def is_plain_address(text: str) -> bool:
+    """Whether `text` is one plain address (local@domain.tld), safe to write in a header
+    and give to SMTP as it is."""
+    local, at, domain = text.rpartition("@")
+    return (
+        bool(at)
+        and len(text) <= 254
+        and len(local) <= 64
+        and "=?" not in text
+        and "?=" not in text
+        and _LOCAL.fullmatch(local) is not None
+        and _DOMAIN.fullmatch(domain) is not None
+    )
 
 
 def _token(secret: bytes, reference: str) -> str:

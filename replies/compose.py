@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +19,7 @@ from typing import Any, Literal, TypedDict
 
 from typing_extensions import Unpack
 
+from replies.addresses import is_plain_address
 from replies.letterhead import Letterhead
 from replies.templates import Templates
 
@@ -55,9 +57,33 @@ def _body_charset(body: str) -> Charset:
     return charset
 
 
+def _one_line(value: str) -> str:
+    """`value` as one line of printable text: every control character (CR, LF, NUL...)
+    and run of blanks becomes a single space."""
+    return " ".join("".join(c if c.isprintable() else " " for c in value).split())
+
+
 def _header(value: str) -> str:
-    value = " ".join(value.split())
+    value = _one_line(value)
     return value if value.isascii() else Header(value, "utf-8").encode()
+
+
+# A Message-ID we write back: printable ASCII, no blanks or angle brackets (RFC 5322 3.6.4).
+_MSGID = re.compile(r"[!-;=?-~]{1,250}")
+_CONTENT_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
+
+
+def _message_ids(ids: Sequence[str | None]) -> list[str]:
+    """The ids among `ids` that can be written in a header as they are; others are left out."""
+    return [m for m in ids if m and _MSGID.fullmatch(m)]
+
+
+def _address(value: str, what: str) -> str:
+    """`value` when it is one plain address. Raises ValueError: Candour never writes a
+    header from anything else (a name, a list, text that came decoded from a stranger)."""
+    if not is_plain_address(value):
+        raise ValueError(f"{what} is not one plain address; refusing to write the message")
+    return value
 
 
 @dataclass(frozen=True)
@@ -96,13 +122,14 @@ def _mime(body: str, attachments: Sequence[FileAttachment]) -> Message:
     msg = MIMEMultipart("mixed")
     msg.attach(text)
     for attachment in attachments:
-        maintype, _, subtype = attachment.content_type.partition("/")
-        part = MIMEBase(maintype or "application", subtype or "octet-stream")
+        ctype = attachment.content_type.lower()
+        ctype = ctype if _CONTENT_TYPE.fullmatch(ctype) else "application/octet-stream"
+        maintype, _, subtype = ctype.partition("/")
+        part = MIMEBase(maintype, subtype)
         part.set_payload(attachment.data)
         encoders.encode_base64(part)
-        part.add_header(
-            "Content-Disposition", "attachment", filename=("utf-8", "", attachment.filename)
-        )
+        filename = _one_line(attachment.filename) or "attachment"
+        part.add_header("Content-Disposition", "attachment", filename=("utf-8", "", filename))
         msg.attach(part)
     return msg
 
@@ -130,19 +157,25 @@ def build(
     **headers: Unpack[Headers],
 ) -> OutgoingMail:
     """Assemble a message from the mailbox address to `recipient`."""
+    """Assemble a message from the mailbox address to `recipient`. Every header written
+    from outside values is made safe here: addresses must be plain (else ValueError), the
+    subject and display name become one line, message ids that are not ids are dropped."""
     msg = _mime(body, headers.get("attachments", ()))
-    display_name = headers.get("display_name") or letterhead.organisation
+    display_name = _one_line(headers.get("display_name") or letterhead.organisation)
     msg["From"] = formataddr((display_name, letterhead.address), charset="utf-8")
-    msg["To"] = recipient
+    msg["To"] = _address(recipient, "the recipient")
     if reply_to := headers.get("reply_to"):
-        msg["Reply-To"] = reply_to
+        msg["Reply-To"] = _address(reply_to, "Reply-To")
     msg["Subject"] = _header(subject)
     msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = f"<{message_id}>"
-    if in_reply_to := headers.get("in_reply_to"):
-        msg["In-Reply-To"] = f"<{in_reply_to}>"
-    if references := headers.get("references", ()):
-        msg["References"] = " ".join(f"<{m}>" for m in list(references)[-20:])
+    [own_id] = _message_ids([message_id]) or [""]
+    if not own_id:
+        raise ValueError("the message's own Message-ID is not a valid id")
+    msg["Message-ID"] = f"<{own_id}>"
+    if in_reply_to := _message_ids([headers.get("in_reply_to")]):
+        msg["In-Reply-To"] = f"<{in_reply_to[0]}>"
+    if references := _message_ids(list(headers.get("references", ()))[-20:]):
+        msg["References"] = " ".join(f"<{m}>" for m in references)
     auto_submitted = headers.get("auto_submitted", "auto-replied")
     if auto_submitted != "no":
         # RFC 3834: marks this as automatic so well-behaved responders stay quiet;

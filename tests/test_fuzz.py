@@ -6,13 +6,16 @@ mail to the sender alone, and time grows linearly with size. `make fuzz` is the 
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from classifiers.config import ClassifierConfig
 from classifiers.loader import load_classifier
+from daemon.mail.automatic import automatic_reason
 from daemon.mail.parse import parse_message
 from fuzz import mutations as m
 from fuzz.checks import problems_in
@@ -20,6 +23,8 @@ from fuzz.growth import SHAPES, growth
 from fuzz.harness import Harness
 from fuzz.strategies import mutants
 
+# What an outcome may say: fixed words and header keywords, no addresses, nothing long.
+REASON = re.compile(r"[a-z]+(:[a-z0-9_-]{1,40}(:[a-z0-9_-]{1,40})?)?")
 COMMITTED = [(name, raw) for name, raw in m.seeds() if name.startswith("seeds/")]
 SHORT = settings(
     max_examples=120,
@@ -60,6 +65,16 @@ def test_damaged_messages_stay_inside_the_boundary_and_replies_are_valid(
     run = harness.process(mutant.raw)  # raises Escaped if an exception leaves the boundary
     assert run.problems == ()
     assert (run.reply is not None) == (run.outcome == "acknowledged")
+    assert REASON.fullmatch(run.outcome), "outcomes are stored and logged: no stranger's text"
+
+
+@settings(max_examples=200, derandomize=True, database=None)
+@given(st.text(max_size=300))
+def test_the_auto_submitted_reason_is_a_keyword_never_the_header_text(value: str) -> None:
+    raw = b"From: a@example.net\r\nAuto-Submitted: " + value.encode("utf-8", "replace")
+    message = parse_message(raw + b"\r\nSubject: x\r\n\r\nHello\r\n")
+    reason = automatic_reason(message, frozenset({"complaints@example.org"}))
+    assert reason is None or REASON.fullmatch(f"automatic:{reason}")
 
 
 @pytest.mark.parametrize("header", ["Subject", "From", "Reply-To", "To", "Message-ID"])
@@ -108,6 +123,9 @@ def test_the_checks_see_an_injected_header_and_a_wrong_recipient(harness: Harnes
     assert "bare-line-break-in-header" in problems_in(replace(run.reply, raw=broken), original)
     elsewhere = replace(run.reply, recipient="someone@else.example")
     assert "to-is-not-the-recipient" in problems_in(elsewhere, original)
+    ours = frozenset({run.reply.recipient})
+    assert "reply-to-own-address" in problems_in(run.reply, original, ours)
+    assert problems_in(run.reply, original) == ()
 
 
 @pytest.mark.parametrize("shape", SHAPES)

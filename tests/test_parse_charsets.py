@@ -31,3 +31,17 @@ def test_a_body_only_inside_winmail_dat_is_read_with_its_attachments(corpus: Pat
     parsed = parse_message(bytes(message))
     assert "RR Test 1" in parsed.text  # the body Outlook put only inside winmail.dat
     assert parsed.text.count("RR Test 1") == 1
+
+
+def test_half_width_katakana_and_a_raw_subject_in_iso_2022_jp_are_read() -> None:
+    words = "ｶﾀｶﾅで書きました。苦情です。"
+    raw = (
+        b"From: Taro <taro@example.jp>\r\nTo: complaints@example.org\r\n"
+        b"Subject: " + "苦情".encode("iso2022_jp") + b"\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=ISO-2022-JP\r\n\r\n"
+        + words.encode("iso2022_jp_ext")
+        + b"\r\n"
+    )
+    parsed = parse_message(raw)
+    assert parsed.text == words
+    assert parsed.subject == "苦情"

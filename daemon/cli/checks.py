@@ -3,8 +3,10 @@
 Without `--connect` nothing is contacted: the file is validated, the secrets it names are
 read, the state directory must be writable, and what would surprise an admin later is
 said as a warning (a mailbox with no routes sends no staff copy; without staff addresses
-nobody can answer from a mail client). With `--connect` it also opens the database, logs
-in to each mailbox's IMAP server and to SMTP, one line each. Exit 2 on any problem.
+nobody can answer from a mail client; password files, the state directory, the reply
+secret or the database readable by other accounts). With `--connect` it also opens the
+database, logs in to each mailbox's IMAP server and to SMTP, one line each. Exit 2 on any
+problem.
 """
 
 from __future__ import annotations
@@ -56,6 +58,47 @@ def warnings(config: Config) -> list[str]:
                 f"mailbox {mailbox.name}: staff addresses without "
                 "[mailbox.staff_authentication]: anyone who forges a staff From can act as staff"
             )
+    return found
+
+
+def _readable(path: Path, by: int) -> str | None:
+    """Who besides the owner can read `path` ("others", "its group"), given the mode bits
+    `by` asked about; None when nobody else can, or it does not exist."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if mode & by & 0o007:
+        return "others"
+    if mode & by & 0o070:
+        return "its group"
+    return None
+
+
+def exposure_warnings(config: Config) -> list[str]:
+    """Secrets and personal data that other accounts on this machine can read: password
+    files (group or others), the state directory, the reply secret and the SQLite
+    database (others)."""
+    found = []
+    for where, secret in [("smtp", config.smtp)] + [
+        (f"mailbox {m.name}: imap", m.imap) for m in config.mailbox
+    ]:
+        path = secret.password_file
+        who = _readable(path, 0o044) if path is not None else None
+        if path is not None and who:
+            found.append(f"{where}: password_file {path} is readable by {who} (chmod 600)")
+    state = config.daemon.state_dir
+    places = [
+        ("daemon.state_dir", state, 0o005, "chmod 700"),
+        ("reply secret", config.daemon.secret_file or state / "reply-secret", 0o004, "chmod 600"),
+    ]
+    if config.database.url.startswith("sqlite:///"):
+        database = Path(config.database.url.removeprefix("sqlite:///").split("?", 1)[0])
+        places.append(("database", database, 0o004, "chmod 600"))
+    for name, path, by, fix in places:
+        who = _readable(path, by)
+        if who:
+            found.append(f"{name} {path} can be read by {who} ({fix})")
     return found
 
 
@@ -150,7 +193,7 @@ def check_config(config_path: Path, connect: bool, explain: bool) -> None:
         fail(
             "configuration error:\n" + "\n".join(f"{config_path}: {p}" for p in found), EXIT_CONFIG
         )
-    for warning in warnings(config):
+    for warning in warnings(config) + exposure_warnings(config):
         click.echo(f"{config_path}: warning: {warning}")
     for mailbox in config.mailbox if explain else ():
         click.echo("\n".join(_explain(mailbox)))

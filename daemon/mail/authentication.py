@@ -7,7 +7,7 @@ domain. Only headers carrying that server's authserv-id count: anyone can write 
 Authentication-Results header of their own, and the receiving server removes forged ones
 bearing its id (set OpenDMARC or authentication_milter to). DKIM and SPF
 count only for the From domain (a stranger can pass DKIM for a domain of their own).
-Everything here is pure: header text in, a `Verdict` out.
+`verify` is pure: header text in, a `Verdict` out.
 """
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 import authres
+from pydantic import Field
+
+from daemon.policy import Strict
 
 Method = Literal["dmarc", "dkim", "spf", "auth"]
 
@@ -27,6 +30,19 @@ _DOMAIN_PROPERTY: dict[str, tuple[str, str]] = {
     "spf": ("smtp", "mailfrom"),
 }
 _DKIM_IDENTITY = ("header", "i")
+
+
+class StaffAuthenticationConfig(Strict):
+    """`[mailbox.staff_authentication]`: mail from a staff address acts as staff only when
+    the mailbox's receiving server vouches for it (`verify`)."""
+
+    # The id your receiving server writes first in its Authentication-Results header
+    # ("mx.trust.example"); "" leaves staff mail unchecked. That server must remove headers
+    # bearing this id from the mail it receives, or a stranger can write one.
+    authserv_id: str = Field(default="", pattern=r"^[^\s;@]*$")
+    # Any one of these passing is enough: "dmarc", "dkim" or "spf" for the From domain, or
+    # "auth" (sent through that server with a login).
+    require: tuple[Method, ...] = Field(default=("dmarc",), min_length=1)
 
 
 @dataclass(frozen=True)

@@ -70,13 +70,16 @@ _AUTOREPLY_HEADERS = (
     "x-ms-exchange-generated-message-source",
 )
 _REPORT_TYPES = ("delivery-status", "disposition-notification", "feedback-report")
+_KEYWORD = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 
 
 def automatic_reason(message: ParsedMessage, own_addresses: frozenset[str]) -> str | None:
     """Why `message` must get no automatic reply, or None if a person wrote it."""
     auto_submitted = (message.first_header("auto-submitted") or "").strip().lower()
     if auto_submitted and not auto_submitted.startswith("no"):
-        return f"auto-submitted:{auto_submitted.split(';')[0]}"
+        # The reason is stored and logged: the keyword only, never what else a stranger wrote.
+        keyword = _KEYWORD.match(auto_submitted)
+        return f"auto-submitted:{keyword.group(0) if keyword else 'other'}"
 
     content_type = (message.first_header("content-type") or "").lower()
     if content_type.startswith("message/delivery-status") or (

@@ -23,10 +23,18 @@ from typing import Any
 
 import mailparser
 
+from replies.addresses import is_plain_address
+
 # mail-parser warns about every MIME part it does not decode itself; that is not news.
 logging.getLogger("mailparser").setLevel(logging.ERROR)
 
-_MSGID = re.compile(r"<([^<>\s]+)>")
+# A Message-ID as Candour keeps and writes it back (In-Reply-To, References): printable
+# ASCII without blanks or angle brackets, of a sane length. Anything else is not an id.
+_MSGID = re.compile(r"<([!-;=?-~]{1,250})>")
+_BARE_MSGID = re.compile(r"[!-;=?-~]{1,250}")
+# An RFC 2047 encoded word, and a run of them (decoded together: the blanks between go).
+_ENCODED_WORDS = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=(?:\s+=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=)*")
+_PLACEHOLDER = re.compile(r"ENCODEDWORD(\d+)X")
 # No "<" inside a tag: an unclosed "<a <a <a ..." is then scanned once, not once a "<".
 _TAGS = re.compile(r"<[^<>]+>")
 _BLOCK_OPEN = re.compile(r"<(script|style)\b", re.IGNORECASE)
@@ -84,24 +92,49 @@ def message_ids(value: str | None) -> tuple[str, ...]:
     if not value:
         return ()
     found = _MSGID.findall(value)
-    if not found and value.strip() and " " not in value.strip():
-        found = [value.strip().strip("<>")]  # a bare id without brackets (broken clients)
+    bare = value.strip().strip("<>")
+    if not found and _BARE_MSGID.fullmatch(bare):
+        found = [bare]  # a bare id without brackets (broken clients)
     return tuple(found)
 
 
 def _decode(value: Any) -> str:
+    """A header value as one line of text: encoded words decoded, ISO-2022-JP read, blanks
+    collapsed and control characters gone (a decoded CR LF can never start a header)."""
     if value is None:
         return ""
     text = str(value)
     if "=?" in text:
         with contextlib.suppress(ValueError, LookupError, UnicodeError):
             text = str(make_header(decode_header(text)))
-    return " ".join(text.split())
+    text = _iso_2022(text)
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
 
 
-def _addresses(values: Iterable[str]) -> tuple[tuple[str, str], ...]:
-    pairs = email.utils.getaddresses([_decode(v) for v in values])
-    return tuple((name, addr.strip().lower()) for name, addr in pairs if "@" in addr)
+def _addresses(values: Iterable[Any]) -> tuple[tuple[str, str], ...]:
+    """(display name, address) of each plain address in the raw header `values`.
+
+    Addresses are read from the header as it came, with every encoded word set aside:
+    only the display name is decoded, so nothing an encoded word holds ("Victim\r\nTo:
+    victim2@evil.example") can become an address or a header.
+    """
+    words: list[str] = []
+
+    def set_aside(match: re.Match[str]) -> str:
+        words.append(match.group(0))
+        return f"ENCODEDWORD{len(words) - 1}X"
+
+    def restore(match: re.Match[str]) -> str:
+        number = int(match.group(1))  # a sender may write the placeholder's shape himself
+        return words[number] if number < len(words) else match.group(0)
+
+    raw = [_ENCODED_WORDS.sub(set_aside, " ".join(str(v).split())) for v in values]
+    found = []
+    for name, addr in email.utils.getaddresses(raw):
+        address = addr.strip().lower()
+        if is_plain_address(address) and not _PLACEHOLDER.search(address):
+            found.append((_decode(_PLACEHOLDER.sub(restore, name)), address))
+    return tuple(found)
 
 
 def _headers(msg: email.message.Message) -> dict[str, tuple[str, ...]]:
@@ -213,9 +246,9 @@ def _build(
     defects: tuple[str, ...],
 ) -> ParsedMessage:
     headers = _headers(msg)
-    senders = _addresses(headers.get("from", ()))
-    reply_to = _addresses(headers.get("reply-to", ()))
-    recipients = _addresses((*headers.get("to", ()), *headers.get("cc", ())))
+    senders = _addresses(msg.get_all("from", []))
+    reply_to = _addresses(msg.get_all("reply-to", []))
+    recipients = _addresses([*msg.get_all("to", []), *msg.get_all("cc", [])])
     mids = message_ids(headers.get("message-id", (None,))[0])
     return ParsedMessage(
         message_id=mids[0] if mids else None,
@@ -236,16 +269,23 @@ def _build(
 
 
 # A run of ISO-2022-JP (7-bit, escape-coded Japanese) that the declared charset did not
-# decode, e.g. when the charset parameter sits on a folded header line a parser missed.
-_ISO_2022 = re.compile(r"\x1b\$[@B].*?(?:\x1b\([BJ]|$)", re.DOTALL)
+# decode: the charset parameter on a folded line a parser missed, a raw 8-bit header, or
+# designations plain ISO-2022-JP lacks (half-width katakana ESC ( I, JIS X 0212 ESC $ ( D).
+_ISO_2022 = re.compile(r"\x1b[$(.][\x00-\x7f]*")
+# The broadest first; a run none of them reads whole is read by the last with replacements.
+_ISO_2022_CODECS = ("iso2022_jp_2", "iso2022_jp_2004", "iso2022_jp_3", "iso2022_jp_ext")
 
 
 def _iso_2022(text: str) -> str:
-    if "\x1b$" not in text:
-        return text
-    return _ISO_2022.sub(
-        lambda m: m.group(0).encode("ascii", "ignore").decode("iso2022_jp", "replace"), text
-    )
+    return _ISO_2022.sub(_iso_2022_run, text) if "\x1b" in text else text
+
+
+def _iso_2022_run(match: re.Match[str]) -> str:
+    run = match.group(0).encode("ascii")
+    for codec in _ISO_2022_CODECS:
+        with contextlib.suppress(UnicodeDecodeError):
+            return run.decode(codec)
+    return run.decode(_ISO_2022_CODECS[-1], "replace")
 
 
 def _tnef(msg: email.message.Message) -> tuple[str, tuple[Attachment, ...]]:
@@ -312,12 +352,12 @@ def parse_message(raw: bytes) -> ParsedMessage:
             raise ParseError(f"{type(first).__name__}: {first}; then {second}") from second
 
 
-def attachment_files(raw: bytes, limit_bytes: int = 20_000_000) -> list[tuple[str, str, bytes]]:
-    """(filename, content type, bytes) of each attachment, for staff copies; never raises."""
+def attachment_files(raw: bytes) -> list[tuple[str, str, bytes]]:
+    """(filename, content type, bytes) of each attachment, for staff copies; never raises.
+    Archives are not opened: replies.forwarding decides what staff may receive."""
     try:
         msg = email.message_from_bytes(raw.removeprefix(b"\xef\xbb\xbf"))
         out: list[tuple[str, str, bytes]] = []
-        total = 0
         for part in msg.walk():
             if part.is_multipart():
                 continue
@@ -326,9 +366,6 @@ def attachment_files(raw: bytes, limit_bytes: int = 20_000_000) -> list[tuple[st
                 continue
             payload = part.get_payload(decode=True)
             data = payload if isinstance(payload, bytes) else b""
-            total += len(data)
-            if total > limit_bytes:
-                break
             out.append((_decode(filename or "attachment"), part.get_content_type(), data))
         return out
     except Exception:  # noqa: BLE001 - attachments are a convenience; the raw message is kept

@@ -6,10 +6,19 @@ import os
 import secrets
 from pathlib import Path
 
+from daemon import logs
 from daemon.config import Config, ConfigError
+from models.database import private_dir
 
 
 def reply_secret(config: Config) -> bytes:
+    """The reply-signing secret (see _reply_secret), kept out of the logs from now on."""
+    value = _reply_secret(config)
+    logs.never_log(value)
+    return value
+
+
+def _reply_secret(config: Config) -> bytes:
     """Read `daemon.secret_file`, or create `<state_dir>/reply-secret` (0600) on first use.
 
     Raises ConfigError when the configured file cannot be read or the state directory
@@ -32,7 +41,7 @@ def reply_secret(config: Config) -> bytes:
 def _create(path: Path) -> bytes:
     value = secrets.token_hex(32).encode()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)  # the state directory: 0700
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:  # another worker made it first
         return path.read_bytes().strip()
