@@ -33,6 +33,7 @@ from daemon.policy import PolicyConfig as PolicyConfig
 from daemon.policy import RemindersConfig as RemindersConfig
 from daemon.policy import StageConfig as StageConfig
 from daemon.policy import Strict as _Strict
+from replies.forwarding import AttachmentLimits
 from replies.letterhead import Letterhead, SignpostConfig
 from replies.smtp import SmtpConfig
 
@@ -200,6 +201,8 @@ class MailboxConfig(_Strict):
     routes: RoutesConfig = RoutesConfig()
     signpost: SignpostConfig = SignpostConfig()
     board_reports: BoardReportsConfig = BoardReportsConfig()
+    # What staff copies may carry of a stranger's attachments (replies.forwarding).
+    attachments: AttachmentLimits = AttachmentLimits()
     staff_authentication: StaffAuthenticationConfig = StaffAuthenticationConfig()
     # How long each label's case records are kept after the case closes ("6 years",
     # "18 months", "400 days"); then their content is purged and their figures kept

@@ -20,6 +20,7 @@ from daemon.triage.intake import IntakeDecision
 from models import cases, lifecycle
 from models.schema import Case
 from replies import compose
+from replies.forwarding import forwardable
 
 
 def open_case(
@@ -138,6 +139,23 @@ def _in_their_language(desk: Desk, template: str, language: str | None) -> str:
     return translated if desk.templates.exists(translated) else template
 
 
+def _forwarded(
+    session: Session, desk: Desk, case: Case, raw: RawMessage, parsed: ParsedMessage, now: datetime
+) -> tuple[list[compose.FileAttachment], str]:
+    """The attachments staff may receive (replies.forwarding: programs, macro documents and
+    oversized files withheld, HTML sanitised) and the line that lists them; the withheld
+    ones and why go in the case history too."""
+    if desk.mailbox.pseudonymous:
+        count = len(parsed.attachments)
+        return [], f"{count} withheld (pseudonymous mailbox; see the case record)" if count else ""
+    forwarding = forwardable(attachment_files(raw.raw), desk.mailbox.attachments)
+    if forwarding.withheld:
+        withheld = "; ".join(f"{w.filename}: {w.reason}" for w in forwarding.withheld)
+        cases.add_event(session, case, now, "attachments.withheld", withheld)
+    names = forwarding.summary() or ", ".join(a.filename for a in parsed.attachments)
+    return list(forwarding.kept), names
+
+
 def _staff_copies(
     session: Session,
     desk: Desk,
@@ -157,10 +175,7 @@ def _staff_copies(
     detail = f"{', '.join(route.recipients)} ({', '.join(route.reasons)})"
     cases.add_event(session, case, now, "routed", detail)
     mailbox = desk.mailbox
-    files = [] if mailbox.pseudonymous else attachment_files(raw.raw)
-    names = ", ".join(a.filename for a in parsed.attachments)
-    if mailbox.pseudonymous and names:
-        names = f"{len(parsed.attachments)} withheld (pseudonymous mailbox; see the case record)"
+    attachments, names = _forwarded(session, desk, case, raw, parsed, now)
     local = mailbox.letterhead.local_time
     context = {
         "label": case.label,
@@ -178,7 +193,6 @@ def _staff_copies(
         "show_staff": mailbox.show_staff_identity,
         "text": desk.words_for_staff(parsed),
     }
-    attachments = [compose.FileAttachment(n, t, d) for n, t, d in files]
     if letter is not None:
         attachments.append(letter)
         context["attachments"] = ", ".join(
