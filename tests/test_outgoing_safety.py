@@ -490,3 +490,15 @@ def test_japanese_mail_reaches_staff_as_japanese(setup: Setup) -> None:
     assert words in text
     assert "$B" not in text
     assert "\x1b" not in text
+
+
+def test_a_web_form_address_that_is_not_plain_is_not_replied_to() -> None:
+    from daemon.triage.intake import reply_address
+
+    raw = (
+        b"From: Web Form <forms@example.org>\r\nTo: complaints@example.org\r\nSubject: x\r\n\r\n"
+        b"Name: Jane\r\nEmail: =?utf-8?q?jane@x.example?=\r\nMessage: complaint\r\n"
+    )
+    assert reply_address(parse_message(raw), frozenset(), "Email") == "forms@example.org"
+    good = raw.replace(b"=?utf-8?q?jane@x.example?=", b"jane@x.example")
+    assert reply_address(parse_message(good), frozenset(), "Email") == "jane@x.example"

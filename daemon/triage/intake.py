@@ -24,6 +24,7 @@ from daemon.config import MailboxConfig
 from daemon.mail.automatic import is_no_reply
 from daemon.mail.parse import ParsedMessage
 from daemon.triage.gate import Screened, screen
+from replies.addresses import is_plain_address
 from replies.policy import ReplyDecision, automatic_reply_decision
 
 ADDRESS_MAX = 320  # the complainant column's length
@@ -53,7 +54,7 @@ def reply_address(parsed: ParsedMessage, own: frozenset[str], form_field: str | 
         return parsed.reply_to
     if form_field:
         match = re.search(rf"(?im)^\s*{re.escape(form_field)}\s*:\s*({_ADDRESS})\s*$", parsed.text)
-        if match:
+        if match and is_plain_address(match.group(1).lower()):
             return match.group(1).lower()
     return "" if is_no_reply(parsed.sender) else parsed.sender
 
