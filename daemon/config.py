@@ -7,17 +7,20 @@ Secrets are never required in the file itself: `password_file` or `password_env`
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -97,6 +100,39 @@ class DatabaseConfig(_Strict):
     def _known_backend(cls, value: str) -> str:
         if not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
             raise ValueError("must start with sqlite:/// or postgresql+psycopg://")
+        return value
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    """("127.0.0.1", 9464) from "127.0.0.1:9464" ("[::1]:9464" for IPv6). Raises ValueError."""
+    parts = urlsplit(f"//{value}")
+    if not parts.hostname or parts.port is None or parts.path or parts.username:
+        raise ValueError('must be host:port, e.g. "127.0.0.1:9464"')
+    return parts.hostname, parts.port
+
+
+class MetricsConfig(_Strict):
+    """`[metrics]`: Prometheus metrics over HTTP (daemon.service.metrics); off by default."""
+
+    enabled: bool = False
+    # The page has no password: an address other than loopback must be asked for.
+    allow_non_loopback: bool = False
+    listen: str = "127.0.0.1:9464"
+
+    @field_validator("listen")
+    @classmethod
+    def _loopback(cls, value: str, info: ValidationInfo) -> str:
+        host, _ = split_listen(value)
+        if host != "localhost" and not info.data.get("allow_non_loopback"):
+            try:
+                loopback = ipaddress.ip_address(host).is_loopback
+            except ValueError:
+                loopback = False
+            if not loopback:
+                raise ValueError(
+                    f"{host} is not a loopback address (127.0.0.1, ::1); the metrics page "
+                    "has no password: set allow_non_loopback = true to serve it there"
+                )
         return value
 
 
@@ -269,6 +305,7 @@ class Config(_Strict):
     daemon: DaemonConfig = DaemonConfig()
     database: DatabaseConfig = DatabaseConfig()
     classifier: ClassifierConfig = ClassifierConfig()
+    metrics: MetricsConfig = MetricsConfig()
     smtp: SmtpSettings
     mailbox: tuple[MailboxConfig, ...] = Field(min_length=1)
 

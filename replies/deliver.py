@@ -108,13 +108,23 @@ class _GroupCommit:
         return await future
 
 
+@dataclass(frozen=True)
+class Sent:
+    """One message an SMTP server accepted, as `on_sent` hears of it (metrics time the
+    acknowledgements from it; the worker appends the copy to Sent)."""
+
+    mailbox: str
+    outbox_id: int
+    accepted_at: datetime  # when its verdict was recorded, just after SMTP accepted it
+
+
 class OutboxSender:
     def __init__(
         self,
         db: Database,
         mailer: Mailer,
         now: Callable[[], datetime],
-        on_sent: Callable[[str], None] = lambda mailbox: None,
+        on_sent: Callable[[Sent], None] = lambda sent: None,
         batch: int = 256,
         worker: str | None = None,
         lanes: int = 4,
@@ -226,7 +236,7 @@ class OutboxSender:
             if done is not None:
                 self._report(*done)
                 if done[1].verdict == "sent":
-                    self._on_sent(done[0].mailbox)
+                    self._on_sent(Sent(done[0].mailbox, done[0].id, self._now()))
             if delivery is None:
                 return
             if not go:  # taken back by another worker's recovery: not ours to send

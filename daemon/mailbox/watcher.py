@@ -13,8 +13,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import structlog
 from tenacity import (
@@ -54,6 +55,26 @@ class Health:
     outcomes: dict[str, int] = field(default_factory=dict)
 
 
+class WatchObserver(Protocol):
+    """Hears what a watcher does (daemon.service.metrics counts it). Called on the
+    watcher's thread: each call must be quick and must not raise."""
+
+    def connected(self, mailbox: str) -> None: ...
+    def recorded(self, mailbox: str, results: Sequence[Result]) -> None: ...
+    def synced(self, mailbox: str) -> None: ...
+
+
+class _Unobserved:
+    def connected(self, mailbox: str) -> None:
+        pass
+
+    def recorded(self, mailbox: str, results: Sequence[Result]) -> None:
+        pass
+
+    def synced(self, mailbox: str) -> None:
+        pass
+
+
 class MailboxWatcher:
     def __init__(
         self,
@@ -70,6 +91,7 @@ class MailboxWatcher:
         self.wake = threading.Event()
         self.stop = threading.Event()
         self.health = Health()
+        self.observer: WatchObserver = _Unobserved()
         self._sent_folder: str | None = None
         self._label_folders: dict[str, str] | None = None
         self._last_label_scan = 0.0
@@ -156,6 +178,7 @@ class MailboxWatcher:
         return through
 
     def _count(self, results: list[Result]) -> None:
+        self.observer.recorded(self.mailbox.name, results)
         for r in results:
             self.health.outcomes[r.outcome.value] = self.health.outcomes.get(r.outcome.value, 0) + 1
         self.health.processed += len(results)
@@ -218,6 +241,7 @@ class MailboxWatcher:
         if not self.imap.connected:
             state = self.imap.connect()
             self.health.connected = True
+            self.observer.connected(self.mailbox.name)
             log.info(
                 "imap.connected",
                 mailbox=self.mailbox.name,
@@ -230,6 +254,7 @@ class MailboxWatcher:
         processed = self.process_new()
         self.append_sent_copies()
         self.apply_label_folders()
+        self.observer.synced(self.mailbox.name)
         return processed
 
     # -- forever --------------------------------------------------------------------------
@@ -256,6 +281,7 @@ class MailboxWatcher:
                 self.wake.clear()  # before the work, so a wake during it means "again"
                 self.process_new()
                 self.append_sent_copies()
+                self.observer.synced(self.mailbox.name)
                 if time.monotonic() - self._last_label_scan >= LABEL_SCAN_SECONDS:
                     self.apply_label_folders()
         except ImapError as exc:
