@@ -19,8 +19,10 @@ exactly there, and nowhere else):
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -47,6 +49,7 @@ SECRET = b"fuzz-secret-0123456789abcdef0123"
 RECEIVED = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 REFERENCE = "CMP-2026-00001"
 T = TypeVar("T")
+DAEMON_RECURSION_LIMIT = 1000  # CPython's default; the daemon does not change it
 
 
 class Escaped(Exception):
@@ -85,7 +88,8 @@ class Harness:
     def process(self, raw: bytes) -> Run:
         """Run `raw` through every stage. Raises Escaped (see the module's docstring)."""
         started = time.perf_counter()
-        outcome, caught, reply, problems = self._stages(raw)
+        with _daemon_stack():
+            outcome, caught, reply, problems = self._stages(raw)
         seconds = time.perf_counter() - started
         return Run(outcome, len(raw), seconds, caught, problems, reply)
 
@@ -143,6 +147,18 @@ class Harness:
             now=RECEIVED,
             name=decision.pseudonym,
         )
+
+
+@contextmanager
+def _daemon_stack() -> Iterator[None]:
+    """Python's default recursion limit, as in the preparer child. Hypothesis raises the
+    limit while a test runs; deep MIME nesting would then parse here and not there."""
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(DAEMON_RECURSION_LIMIT)
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(before)
 
 
 def _raw(raw: bytes) -> RawMessage:
