@@ -5,6 +5,7 @@ seeded schedule of which fault comes when."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
@@ -30,12 +31,14 @@ class Daemon:
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
-    def start(self) -> None:
+    def start(self, env: dict[str, str] | None = None) -> None:
+        """Start it, with `env` added to the environment (the clock jump's preload)."""
         args = [sys.executable, "-m", "daemon", "run", "--config", str(self.config)]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 args,
                 cwd=REPO,
+                env={**os.environ, **(env or {})},
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -108,8 +111,9 @@ def terminate_backends(database: str) -> int:
 @dataclass(frozen=True)
 class Step:
     """One cycle of the schedule: the daemon runs `up` seconds under `peer` mode, with
-    `arrive` messages appended while it runs, then is killed (or stopped) and stays down
-    while `arrive_down` more arrive; maybe Dovecot restarts or PostgreSQL drops it."""
+    `arrive` messages appended while it runs, then is killed and stays down while
+    `arrive_down` more arrive; maybe Dovecot restarts, PostgreSQL drops its connections,
+    the disk is full while it runs, or its wall clock jumps `clock_jump` hours mid-run."""
 
     up: float
     peer: Mode
@@ -117,9 +121,11 @@ class Step:
     arrive_down: int
     dovecot_restart: bool
     terminate_backends: bool
+    disk_full: bool
+    clock_jump: int
 
 
-def schedule(seed: int, kills: int, messages: int, postgres: bool) -> list[Step]:
+def schedule(seed: int, kills: int, messages: int, postgres: bool, disk: bool) -> list[Step]:
     """`kills` seeded cycles sharing `messages` arrivals. Short `up` times land in start-up,
     middling ones in intake, longer ones in delivery; the peer is mostly accepting."""
     rng = random.Random(seed)
@@ -139,6 +145,8 @@ def schedule(seed: int, kills: int, messages: int, postgres: bool) -> list[Step]
                 arrive_down=down,
                 dovecot_restart=rng.random() < 0.1,
                 terminate_backends=postgres and rng.random() < 0.3,
+                disk_full=disk and rng.random() < 0.1,
+                clock_jump=rng.choice((2, 3, 6, 24)) if rng.random() < 0.1 else 0,
             )
         )
     return steps

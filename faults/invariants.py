@@ -34,6 +34,7 @@ class Figures:
 
     messages: int = 0  # in the mailbox
     recorded: int = 0
+    quarantined: int = 0  # recorded for a human to look at (corpus mail never should be)
     acks: int = 0  # acknowledgements queued
     delivered: int = 0  # distinct acknowledgements at the peer
     lost: int = 0  # messages without a record, acknowledgements neither sent nor reported
@@ -87,6 +88,7 @@ def _records(conn: Connection, mailbox: MailboxView, figures: Figures) -> None:
     per_uid = Counter(uid for uid, _ in rows)
     outcome = {uid: kind for uid, kind in rows}
     figures.recorded = len(per_uid)
+    figures.quarantined = sum(1 for kind in outcome.values() if kind == "quarantined")
     missing = sorted(set(mailbox.flags) - set(per_uid))
     figures.lost += len(missing)
     figures.duplicated += sum(n - 1 for n in per_uid.values())

@@ -20,6 +20,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from bench.corpus import Corpus
 from bench.stack import PASSWORD, Mailbox, Stack, postgres_database, seed, write_config
 from daemon.clock import SettableClock
 from faults import injectors
+from faults.environment import JumpingClock, SmallDisk
 from faults.invariants import Figures, check, read_mailbox
 from faults.peer import FaultyPeer
 from models.database import Database
@@ -52,8 +54,18 @@ class Plan:
 class Run:
     plan: Plan
     figures: Figures
-    faults: int
+    faults: Counter[str]  # injected, by kind
     seconds: float
+
+
+@dataclass
+class Machine:
+    """The run's daemon and the machine faults around it."""
+
+    daemon: injectors.Daemon
+    disk: SmallDisk
+    clock: JumpingClock
+    db_url: str
 
 
 def run_once(stack: Stack, plan: Plan, work: Path) -> Run:
@@ -62,14 +74,20 @@ def run_once(stack: Stack, plan: Plan, work: Path) -> Run:
     corpus = Corpus(seed=plan.seed, to=mailbox.address).take(plan.messages)
     with ExitStack() as scope:
         peer = scope.enter_context(_peer(plan.seed))
-        db_url = scope.enter_context(_database(plan, work))
+        disk = SmallDisk(work / "disk")
+        if plan.database == "sqlite" and disk.mount():
+            scope.callback(disk.unmount)
+        db_url = scope.enter_context(_database(plan, disk.path if disk.mounted else work))
         config = write_config(
             work / "candour.toml", mailbox=mailbox, smtp_port=peer.port, db_url=db_url
         )
         config.write_text(config.read_text().replace("[smtp]\n", "[smtp]\ntimeout = 3\n", 1))
-        daemon = injectors.Daemon(config, work / "daemon.log")
-        faults = _cycles(stack, plan, mailbox, daemon, peer, corpus, db_url)
-        _finish(daemon, peer, db_url, plan.messages)
+        machine = Machine(
+            injectors.Daemon(config, work / "daemon.log"), disk, JumpingClock(work), db_url
+        )
+        daemon = machine.daemon
+        faults = _cycles(stack, plan, mailbox, machine, peer, corpus)
+        _finish(machine, peer, plan.messages)
         figures = check(
             db_url,
             read_mailbox("127.0.0.1", mailbox.port, mailbox.user, PASSWORD),
@@ -85,30 +103,39 @@ def _cycles(
     stack: Stack,
     plan: Plan,
     mailbox: Mailbox,
-    daemon: injectors.Daemon,
+    machine: Machine,
     peer: FaultyPeer,
     corpus: Iterator[object],
-    db_url: str,
-) -> int:
-    """The schedule's cycles; returns how many faults were injected."""
-    faults = 0
+) -> Counter[str]:
+    """The schedule's cycles; returns the faults injected, by kind."""
+    faults: Counter[str] = Counter()
+    postgres = plan.database == "postgresql"
     for step in injectors.schedule(
-        plan.seed, plan.kills, plan.messages, plan.database == "postgresql"
+        plan.seed, plan.kills, plan.messages, postgres, machine.disk.mounted
     ):
         peer.set_mode(step.peer)
-        faults += step.peer != "accept"
-        daemon.start()
+        faults.update(
+            {f"smtp {step.peer}": step.peer != "accept", "disk full": step.disk_full}
+            | {"clock jump": step.clock_jump > 0, "dovecot restart": step.dovecot_restart}
+        )
+        if step.disk_full:
+            machine.disk.fill()
+        machine.daemon.start(machine.clock.env())
         _append(mailbox, corpus, step.arrive)
         time.sleep(step.up / 2)
         if step.terminate_backends:
-            faults += injectors.terminate_backends(db_url.rsplit("/", 1)[1]) > 0
+            dropped = injectors.terminate_backends(machine.db_url.rsplit("/", 1)[1])
+            faults["pg backends terminated"] += dropped > 0
+        if step.clock_jump:
+            machine.clock.jump(step.clock_jump)
         time.sleep(step.up / 2)
-        daemon.kill()
-        faults += 1
+        machine.daemon.kill()
+        faults["kill -9"] += 1
+        if step.disk_full:
+            machine.disk.free()
         _append(mailbox, corpus, step.arrive_down)
         if step.dovecot_restart:
             injectors.restart_dovecot(stack.dovecot)
-            faults += 1
     return faults
 
 
@@ -117,12 +144,13 @@ def _append(mailbox: Mailbox, corpus: Iterator[object], n: int) -> None:
         seed(mailbox, (mail.raw for mail in itertools.islice(corpus, n)))  # type: ignore[attr-defined]
 
 
-def _finish(daemon: injectors.Daemon, peer: FaultyPeer, db_url: str, messages: int) -> None:
+def _finish(machine: Machine, peer: FaultyPeer, messages: int) -> None:
     """A clean run until everything is recorded and nothing due waits, then SIGTERM; then
     the outbox drained by a sender whose clock jumped three hours (deferred retries)."""
     peer.set_mode("accept")
-    daemon.start()
-    db = Database(db_url)
+    daemon = machine.daemon
+    daemon.start(machine.clock.env())
+    db = Database(machine.db_url)
     deadline = time.monotonic() + 60 + messages / 5
     try:
         while time.monotonic() < deadline and daemon.running:
@@ -131,7 +159,7 @@ def _finish(daemon: injectors.Daemon, peer: FaultyPeer, db_url: str, messages: i
             time.sleep(0.5)
         daemon.stop()
         mailer = Mailer(SmtpConfig(host="127.0.0.1", port=peer.port, security="none"), None)
-        jumped = SettableClock(datetime.now(UTC) + timedelta(hours=3))
+        jumped = SettableClock(datetime.now(UTC) + timedelta(hours=machine.clock.hours + 3))
         sender = OutboxSender(db, mailer, jumped.now)
 
         async def drain() -> None:
@@ -184,13 +212,22 @@ def _database(plan: Plan, work: Path) -> Iterator[str]:
 
 def table(runs: list[Run]) -> str:
     head: tuple[str, ...] = ("run", "database", "seed", "faults", "messages", "acks", "lost")
-    head += ("duplicated",)
+    head += ("duplicated", "quarantined")
     head += ("in doubt", "failed (5xx)", "seconds", "verdict")
     rows = [head]
     for n, run in enumerate(runs, 1):
         f = run.figures
         verdict = "ok" if not f.violations else f"BROKEN: {f.violations[0][:60]}"
-        counts = (run.faults, f.messages, f.acks, f.lost, f.duplicated, f.in_doubt, f.failed)
+        counts = (
+            run.faults.total(),
+            f.messages,
+            f.acks,
+            f.lost,
+            f.duplicated,
+            f.quarantined,
+            f.in_doubt,
+            f.failed,
+        )
         seconds = f"{run.seconds:.0f}"
         rows.append(
             (str(n), run.plan.database, str(run.plan.seed), *map(str, counts), seconds, verdict)
@@ -198,6 +235,9 @@ def table(runs: list[Run]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    for n, run in enumerate(runs, 1):
+        kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(run.faults.items()) if count)
+        lines.append(f"run {n} faults: {kinds}")
     return "\n".join(lines)
 
 
