@@ -48,8 +48,10 @@ bench: deps venv
 # Fault injection, long form: 500 messages and 50 kill -9 per run, SQLite and PostgreSQL,
 # with a misbehaving SMTP peer and Dovecot restarts; prints the figures table, exit 1 if an
 # invariant broke. `make faults FAULTS_ARGS="--runs 3 --seed 5"`; the short form is in
-# tests/test_faults.py.
+# tests/test_faults.py. libfaketime (apt: faketime) makes the clock jumps; the full disk is a
+# tmpfs, so it needs root.
 faults: deps venv
+	@command -v faketime >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime; }
 	$(BIN)/python -m faults.runner $(FAULTS_ARGS)
 
 # The long fuzz run (tests/test_fuzz.py is the short one): mutated corpus mail through the
