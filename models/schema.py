@@ -350,3 +350,35 @@ class Worker(Base):
 
     id: Mapped[str] = mapped_column(String(120), primary_key=True)
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class MailboxLease(Base):
+    """Which worker watches a mailbox, until when: on PostgreSQL several workers share the
+    mailboxes, each watched by the one worker whose lease is unexpired (models.leases)."""
+
+    __tablename__ = "mailbox_lease"
+
+    mailbox: Mapped[str] = mapped_column(String(120), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(120))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LeaseWorker(Base):
+    """A worker taking part in sharing the mailboxes, until when (renewed with its leases;
+    deleted when it stops): the fair share is the mailboxes over these workers."""
+
+    __tablename__ = "lease_worker"
+
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    until: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SharedSecret(Base):
+    """A secret every worker on the database must agree on: `reply` signs per-case reply
+    addresses, so a reply to an address one worker made is read by any other."""
+
+    __tablename__ = "shared_secret"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -75,7 +75,7 @@ def run(config_path: Path, once: bool) -> None:
         fail(f"configuration error:\n{exc}", EXIT_CONFIG)
     except DatabaseError as exc:
         fail(str(exc), EXIT_DATABASE)
-    status = asyncio.run(worker.run_once() if once else worker.run_forever())
+    status = asyncio.run(worker.run_once() if once else worker.run_forever(config_path))
     sys.exit(status)
 
 
@@ -254,7 +254,11 @@ def addresses(config_path: Path) -> None:
 
     config = load_or_fail(config_path)
     try:
-        secret = reply_secret(config)
+        if config.database.url.startswith("postgresql"):  # the secret the workers share
+            with database(config) as db:
+                secret = reply_secret(config, db)
+        else:
+            secret = reply_secret(config)
     except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG)
     for mailbox in config.mailbox:
