@@ -9,10 +9,8 @@ for cron users and tests.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import signal
 from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
 
 import structlog
 
@@ -23,15 +21,12 @@ from daemon.mailbox.imap import ImapError, ImapPermanent
 from daemon.mailbox.preparer import make_preparer
 from daemon.mailbox.watcher import MailboxWatcher
 from daemon.service.leases import LeaseKeeper, Watching
-from daemon.service.metrics import Metrics, serve_metrics
-from daemon.service.notify import Heartbeat, Supervisor, beating_clock, outbox_waiting
-from daemon.service.reload import Reloader
 from daemon.service.scheduler import run_reminders_once, run_scheduler
 from daemon.service.secrets import reply_secret
 from daemon.triage.pipeline import Triage
 from daemon.triage.prepare import Preparer
 from models.database import Database
-from replies.deliver import OutboxSender, Sent
+from replies.deliver import OutboxSender
 from replies.smtp import Mailer
 
 log = structlog.get_logger("candour.worker")
@@ -59,7 +54,6 @@ class Worker:
     smtp_password: str | None
     clock: Clock
     preparer: Preparer
-    metrics: Metrics | None = None  # served while run_forever runs, when configured
 
     @classmethod
     def build(
@@ -94,42 +88,17 @@ class Worker:
             watchers.append(MailboxWatcher(triage, password, batch_size=config.daemon.batch_size))
         return cls(config, db, watchers, config.smtp.password(), clock, preparer)
 
-    def _sender(self, mailer: Mailer, now: Callable[[], datetime] | None = None) -> OutboxSender:
+    def _sender(self, mailer: Mailer) -> OutboxSender:
         by_name = {w.mailbox.name: w for w in self.watchers}
 
-        def sent(mail: Sent) -> None:
-            watcher = by_name.get(mail.mailbox)
+        def sent(mailbox: str) -> None:
+            watcher = by_name.get(mailbox)
             if watcher is not None:
                 watcher.wake.set()  # append the copy to Sent on the watcher's thread
-            if self.metrics is not None:
-                self.metrics.sent(mail)
 
         return OutboxSender(
-            self.db, mailer, now or self.clock.now, on_sent=sent, lanes=self.config.smtp.connections
+            self.db, mailer, self.clock.now, on_sent=sent, lanes=self.config.smtp.connections
         )
-
-    def _serve_metrics(self) -> None:
-        """Serve metrics when `[metrics]` asks; an address in use is logged, not fatal."""
-        settings = self.config.metrics
-        if not settings.enabled:
-            return
-        names = [w.mailbox.name for w in self.watchers]
-        try:
-            self.metrics = serve_metrics(settings, self.db, names, self.config.daemon.state_dir)
-        except OSError as exc:
-            log.error("metrics.unavailable", listen=settings.listen, error=str(exc))
-            return
-        for watcher in self.watchers:
-            watcher.observer = self.metrics
-        log.info("metrics.serving", listen=settings.listen)
-
-    def _release(self) -> None:
-        """Let go of what run_forever holds: the preparer's children, the metrics port,
-        the database connections."""
-        self.preparer.close()
-        if self.metrics is not None:
-            self.metrics.close()
-        self.db.dispose()
 
     async def run_once(self) -> int:
         """Process everything waiting in every mailbox, deliver the outbox, then return."""
@@ -179,18 +148,15 @@ class Worker:
             self.preparer.close()
         return exit_status(len(self.watchers), failed, needs_human)
 
-    async def run_forever(self, config_path: Path | None = None) -> int:
-        """Watch all mailboxes until SIGTERM or SIGINT; returns the exit status. SIGHUP
-        reloads `config_path` (daemon.service.reload); systemd is told how things stand
-        (daemon.service.notify)."""
+    async def run_forever(self) -> int:
+        """Watch all mailboxes until SIGTERM or SIGINT; returns the exit status."""
         loop = asyncio.get_running_loop()
-        stop, wake, reload = asyncio.Event(), asyncio.Event(), asyncio.Event()
-        delivery_beat = Heartbeat()
-        supervisor = Supervisor.from_environ(self.watchers, delivery_beat)
-        supervisor.handle_signals(loop, stop, reload)
-        self._serve_metrics()
+        stop = asyncio.Event()
+        wake = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
         mailer = Mailer(self.config.smtp, self.smtp_password)
-        sender = self._sender(mailer, beating_clock(delivery_beat, self.clock.now))
+        sender = self._sender(mailer)
         sender.recover()
 
         def queued() -> None:
@@ -205,17 +171,24 @@ class Worker:
         keeper = LeaseKeeper(self.db, sender.worker, names, watching)
         await asyncio.to_thread(keeper.tick)
         leasing = asyncio.create_task(keeper.run(stop))
-        delivery = asyncio.create_task(sender.run(wake, stop, supervisor.delivery_idle_seconds))
+        delivery = asyncio.create_task(sender.run(wake, stop))
         reminders = asyncio.create_task(
             run_scheduler(self.db, self.config, self.clock, lambda: wake.set(), stop)
         )
         log.info("daemon.started", mailboxes=[w.mailbox.name for w in self.watchers])
-        reloader = Reloader(
-            config_path, self.config, self.db, self.clock, self.watchers, self.preparer
-        )
         status = EXIT_OK
         try:
-            status = await self._supervise(stop, reload, supervisor, reloader)
+            while not stop.is_set():
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=5.0)
+                except TimeoutError:
+                    if all(w.health.needs_human for w in self.watchers):
+                        log.error(
+                            "daemon.no_healthy_mailbox",
+                            errors={w.mailbox.name: w.health.last_error for w in self.watchers},
+                        )
+                        status = EXIT_NO_HEALTHY_MAILBOX
+                        stop.set()
         finally:
             log.info("daemon.stopping")
             await leasing
@@ -229,34 +202,7 @@ class Worker:
             except TimeoutError:
                 log.warning("outbox.drain_timeout")
             await mailer.close()
-            reloader.close_retired(force=True)
-            self._release()
+            self.preparer.close()
+            self.db.dispose()
             log.info("daemon.stopped", status=status)
         return status
-
-    async def _supervise(
-        self, stop: asyncio.Event, reload: asyncio.Event, supervisor: Supervisor, reloader: Reloader
-    ) -> int:
-        """The main loop until `stop`: readiness, status and watchdog for systemd, reloads,
-        and giving up when no mailbox is usable. Returns the exit status."""
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=supervisor.tick_seconds)
-                break
-            except TimeoutError:
-                pass
-            if all(w.health.needs_human for w in self.watchers):
-                log.error(
-                    "daemon.no_healthy_mailbox",
-                    errors={w.mailbox.name: w.health.last_error for w in self.watchers},
-                )
-                stop.set()
-                return EXIT_NO_HEALTHY_MAILBOX
-            if reload.is_set():
-                reload.clear()
-                supervisor.reloading()
-                supervisor.reloaded(await asyncio.to_thread(reloader.reload))
-                self.preparer = reloader.preparer  # the one closed at the end
-            reloader.close_retired()
-            await supervisor.tick(lambda: outbox_waiting(self.db))
-        return EXIT_OK
