@@ -2,7 +2,7 @@
 
 Every error names the file, the key and what is wrong, so a sysadmin can fix it
 without reading code. Unknown keys are errors (a typo must not be silently ignored).
-Secrets are never required in the file itself: `password_file` or `password_env`.
+Secrets are never required in the file itself: `password_credential`, `_file` or `_env`.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from pydantic import (
 
 from classifiers.config import ClassifierConfig
 from daemon import logs
+from daemon.credentials import read_credential
 from daemon.mail.authentication import StaffAuthenticationConfig
 from daemon.policy import Address as Address
 from daemon.policy import CalendarConfig as CalendarConfig
@@ -45,9 +46,11 @@ Region = Literal["ENG", "WLS", "SCT", "NIR"]
 
 
 class _Secret(_Strict):
-    """A table that may hold credentials: read from a file or the environment."""
+    """A table that may hold credentials: a systemd credential, a file or the environment."""
 
     username: str | None = None
+    # A systemd credential (LoadCredential=NAME:...), read from $CREDENTIALS_DIRECTORY/NAME.
+    password_credential: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$")
     password_file: Path | None = None
     password_env: str | None = None
 
@@ -61,8 +64,10 @@ class _Secret(_Strict):
     def _password(self) -> str | None:
         """Return the password, or None when no credential is configured.
 
-        Raises ConfigError when the file or variable named in the config is missing.
+        Raises ConfigError when the credential, file or variable named is missing.
         """
+        if self.password_credential is not None:
+            return read_credential(self.password_credential)
         if self.password_file is not None:
             try:
                 return self.password_file.read_text(encoding="utf-8").strip()
