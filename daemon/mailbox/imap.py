@@ -14,7 +14,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -299,12 +299,19 @@ class ImapSession:
         except _EXPECTED as exc:
             raise _translate(exc) from exc
 
-    def wait_for_change(self, seconds: float, wake: threading.Event, stop: threading.Event) -> bool:
+    def wait_for_change(
+        self,
+        seconds: float,
+        wake: threading.Event,
+        stop: threading.Event,
+        beat: Callable[[], None] = lambda: None,
+    ) -> bool:
         """Block until the folder changes, `wake` or `stop` is set, or `seconds` pass.
 
         Uses IDLE when the server offers it (re-issued by the caller well within the
         29-minute limit), otherwise sleeps and then polls with NOOP. Returns True when the
-        server reported a change.
+        server reported a change. `beat` is called every half second while waiting (the
+        watcher's heartbeat for the systemd watchdog).
         """
         if wake.is_set() or stop.is_set():
             return False
@@ -321,6 +328,7 @@ class ImapSession:
                     while time.monotonic() < deadline:
                         if wake.is_set() or stop.is_set():
                             return False
+                        beat()
                         responses = client.idle_check(timeout=0.5)
                         if any(r and r[0] == b"BYE" for r in responses):
                             gone = "the server ended the session (BYE)"
@@ -335,6 +343,7 @@ class ImapSession:
                     if gone is None:
                         client.idle_done()
             while time.monotonic() < deadline:
+                beat()
                 if wake.wait(min(0.5, max(0.0, deadline - time.monotonic()))) or stop.is_set():
                     return False
             client.noop()

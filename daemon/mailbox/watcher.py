@@ -97,6 +97,31 @@ class MailboxWatcher:
         self._last_label_scan = 0.0
         self._backoff = wait_exponential_jitter(initial=1, max=120, jitter=1)
         self._analyze_at = ANALYZE_FIRST_AT
+        # The loop's last sign of life (monotonic), for the systemd watchdog
+        # (daemon.service.notify): beaten while working, idling and backing off.
+        self.beat_at = time.monotonic()
+        self.running = False
+        self._reload_lock = threading.Lock()
+        self._next_triage: Triage | None = None
+
+    def beat(self) -> None:
+        self.beat_at = time.monotonic()
+
+    def reload(self, triage: Triage) -> None:
+        """Use `triage` (a reloaded configuration) from the next cycle on: never in the
+        middle of one, whose batches belong to the old preparer."""
+        with self._reload_lock:
+            self._next_triage = triage
+
+    @property
+    def reload_pending(self) -> bool:
+        return self._next_triage is not None
+
+    def _adopt_reload(self) -> None:
+        with self._reload_lock:
+            triage, self._next_triage = self._next_triage, None
+        if triage is not None:
+            self.triage, self.mailbox = triage, triage.mailbox
 
     # -- one cycle ------------------------------------------------------------------------
 
@@ -150,6 +175,7 @@ class MailboxWatcher:
         starts = [0, *range(first, len(uids), self.batch_size)]
         ends = [*starts[1:], len(uids)]
         for start, end in zip(starts, ends, strict=True):
+            self.beat()
             raws = list(self.imap.fetch(uids[start:end]))
             if not raws:
                 continue
@@ -168,6 +194,7 @@ class MailboxWatcher:
         """Record a prepared batch (its UIDs all above `after`), then wake the outbox and
         set the IMAP keywords. Returns the batch's highest UID."""
         prepared = self.triage.preparer.result(batch)
+        self.beat()
         with structlog.contextvars.bound_contextvars(mailbox=self.mailbox.name):
             results = self.triage.record_batch(uidvalidity, prepared)
         if any(r.outcome != Outcome.DUPLICATE for r in results):
@@ -263,6 +290,7 @@ class MailboxWatcher:
         """Connect and cycle until stopped; raises ImapError when the connection fails."""
         started = time.monotonic()
         try:
+            self._adopt_reload()
             self.sync_once()
             self.health.last_error, self.health.needs_human = None, False
             while not self.stop.is_set():
@@ -275,10 +303,12 @@ class MailboxWatcher:
                 if self.mailbox.imap.label_folders:
                     limit = min(limit, LABEL_SCAN_SECONDS)
                 # Returns at once if woken while we were busy: no wake-up is ever lost.
-                self.imap.wait_for_change(limit, self.wake, self.stop)
+                self.beat()
+                self.imap.wait_for_change(limit, self.wake, self.stop, beat=self.beat)
                 if self.stop.is_set():
                     break
                 self.wake.clear()  # before the work, so a wake during it means "again"
+                self._adopt_reload()
                 self.process_new()
                 self.append_sent_copies()
                 self.observer.synced(self.mailbox.name)
@@ -302,7 +332,11 @@ class MailboxWatcher:
         return float(self._backoff(state))
 
     def _sleep(self, seconds: float) -> None:
-        self.stop.wait(seconds)  # a stop request cuts the backoff short
+        """Back off, beating: a watcher waiting to reconnect is alive, not hung."""
+        deadline = time.monotonic() + seconds
+        while not self.stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            self.beat()
+            self.stop.wait(min(1.0, left))  # a stop request cuts the backoff short
 
     def _before_sleep(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
@@ -318,6 +352,14 @@ class MailboxWatcher:
 
     def run_forever(self) -> None:
         """Watch until `stop` is set, reconnecting with capped exponential backoff."""
+        self.beat()
+        self.running = True  # the watchdog expects beats from a running watcher only
+        try:
+            self._watch()
+        finally:
+            self.running = False
+
+    def _watch(self) -> None:
         while not self.stop.is_set():
             retrying = Retrying(
                 retry=retry_if_exception_type(ImapError),
@@ -338,4 +380,4 @@ class MailboxWatcher:
                     f"{type(exc).__name__}: {exc}",
                 )
                 log.exception("watcher.error", mailbox=self.mailbox.name)
-                self.stop.wait(5.0)
+                self._sleep(5.0)
