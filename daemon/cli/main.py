@@ -75,7 +75,7 @@ def run(config_path: Path, once: bool) -> None:
         fail(f"configuration error:\n{exc}", EXIT_CONFIG)
     except DatabaseError as exc:
         fail(str(exc), EXIT_DATABASE)
-    status = asyncio.run(worker.run_once() if once else worker.run_forever())
+    status = asyncio.run(worker.run_once() if once else worker.run_forever(config_path))
     sys.exit(status)
 
 

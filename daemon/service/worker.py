@@ -9,8 +9,10 @@ for cron users and tests.
 from __future__ import annotations
 
 import asyncio
-import signal
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 
 import structlog
 
@@ -21,6 +23,8 @@ from daemon.mailbox.imap import ImapError, ImapPermanent
 from daemon.mailbox.preparer import make_preparer
 from daemon.mailbox.watcher import MailboxWatcher
 from daemon.service.leases import LeaseKeeper, Watching
+from daemon.service.notify import Heartbeat, Supervisor, beating_clock, outbox_waiting
+from daemon.service.reload import Reloader
 from daemon.service.scheduler import run_reminders_once, run_scheduler
 from daemon.service.secrets import reply_secret
 from daemon.triage.pipeline import Triage
@@ -88,7 +92,7 @@ class Worker:
             watchers.append(MailboxWatcher(triage, password, batch_size=config.daemon.batch_size))
         return cls(config, db, watchers, config.smtp.password(), clock, preparer)
 
-    def _sender(self, mailer: Mailer) -> OutboxSender:
+    def _sender(self, mailer: Mailer, now: Callable[[], datetime] | None = None) -> OutboxSender:
         by_name = {w.mailbox.name: w for w in self.watchers}
 
         def sent(mailbox: str) -> None:
@@ -97,7 +101,7 @@ class Worker:
                 watcher.wake.set()  # append the copy to Sent on the watcher's thread
 
         return OutboxSender(
-            self.db, mailer, self.clock.now, on_sent=sent, lanes=self.config.smtp.connections
+            self.db, mailer, now or self.clock.now, on_sent=sent, lanes=self.config.smtp.connections
         )
 
     async def run_once(self) -> int:
@@ -148,15 +152,17 @@ class Worker:
             self.preparer.close()
         return exit_status(len(self.watchers), failed, needs_human)
 
-    async def run_forever(self) -> int:
-        """Watch all mailboxes until SIGTERM or SIGINT; returns the exit status."""
+    async def run_forever(self, config_path: Path | None = None) -> int:
+        """Watch all mailboxes until SIGTERM or SIGINT; returns the exit status. SIGHUP
+        reloads `config_path` (daemon.service.reload); systemd is told how things stand
+        (daemon.service.notify)."""
         loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
-        wake = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        stop, wake, reload = asyncio.Event(), asyncio.Event(), asyncio.Event()
+        delivery_beat = Heartbeat()
+        supervisor = Supervisor.from_environ(self.watchers, delivery_beat)
+        supervisor.handle_signals(loop, stop, reload)
         mailer = Mailer(self.config.smtp, self.smtp_password)
-        sender = self._sender(mailer)
+        sender = self._sender(mailer, beating_clock(delivery_beat, self.clock.now))
         sender.recover()
 
         def queued() -> None:
@@ -171,24 +177,17 @@ class Worker:
         keeper = LeaseKeeper(self.db, sender.worker, names, watching)
         await asyncio.to_thread(keeper.tick)
         leasing = asyncio.create_task(keeper.run(stop))
-        delivery = asyncio.create_task(sender.run(wake, stop))
+        delivery = asyncio.create_task(sender.run(wake, stop, supervisor.delivery_idle_seconds))
         reminders = asyncio.create_task(
             run_scheduler(self.db, self.config, self.clock, lambda: wake.set(), stop)
         )
         log.info("daemon.started", mailboxes=[w.mailbox.name for w in self.watchers])
+        reloader = Reloader(
+            config_path, self.config, self.db, self.clock, self.watchers, self.preparer
+        )
         status = EXIT_OK
         try:
-            while not stop.is_set():
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=5.0)
-                except TimeoutError:
-                    if all(w.health.needs_human for w in self.watchers):
-                        log.error(
-                            "daemon.no_healthy_mailbox",
-                            errors={w.mailbox.name: w.health.last_error for w in self.watchers},
-                        )
-                        status = EXIT_NO_HEALTHY_MAILBOX
-                        stop.set()
+            status = await self._supervise(stop, reload, supervisor, reloader)
         finally:
             log.info("daemon.stopping")
             await leasing
@@ -202,7 +201,35 @@ class Worker:
             except TimeoutError:
                 log.warning("outbox.drain_timeout")
             await mailer.close()
+            reloader.close_retired(force=True)
             self.preparer.close()
             self.db.dispose()
             log.info("daemon.stopped", status=status)
         return status
+
+    async def _supervise(
+        self, stop: asyncio.Event, reload: asyncio.Event, supervisor: Supervisor, reloader: Reloader
+    ) -> int:
+        """The main loop until `stop`: readiness, status and watchdog for systemd, reloads,
+        and giving up when no mailbox is usable. Returns the exit status."""
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=supervisor.tick_seconds)
+                break
+            except TimeoutError:
+                pass
+            if all(w.health.needs_human for w in self.watchers):
+                log.error(
+                    "daemon.no_healthy_mailbox",
+                    errors={w.mailbox.name: w.health.last_error for w in self.watchers},
+                )
+                stop.set()
+                return EXIT_NO_HEALTHY_MAILBOX
+            if reload.is_set():
+                reload.clear()
+                supervisor.reloading()
+                supervisor.reloaded(await asyncio.to_thread(reloader.reload))
+                self.preparer = reloader.preparer  # the one closed at the end
+            reloader.close_retired()
+            await supervisor.tick(lambda: outbox_waiting(self.db))
+        return EXIT_OK
