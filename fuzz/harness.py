@@ -88,7 +88,7 @@ class Harness:
     def process(self, raw: bytes) -> Run:
         """Run `raw` through every stage. Raises Escaped (see the module's docstring)."""
         started = time.perf_counter()
-        with _daemon_stack():
+        with daemon_stack():
             outcome, caught, reply, problems = self._stages(raw)
         seconds = time.perf_counter() - started
         return Run(outcome, len(raw), seconds, caught, problems, reply)
@@ -150,7 +150,7 @@ class Harness:
 
 
 @contextmanager
-def _daemon_stack() -> Iterator[None]:
+def daemon_stack() -> Iterator[None]:
     """Python's default recursion limit, as in the preparer child. Hypothesis raises the
     limit while a test runs; deep MIME nesting would then parse here and not there."""
     before = sys.getrecursionlimit()
