@@ -7,11 +7,12 @@ Draws `examples` mutants (fuzz.strategies) and runs each through fuzz.harness. N
 stops the run: it counts outcomes, exceptions caught at the daemon's per-message boundary
 (by stage and type), exceptions that escaped it, invalid acknowledgements (by problem),
 messages quarantined as unparseable that the standard library reads, and the slowest
-message per KB. Every escape and invalid output, and the first of each
-kind caught, is written to `--save` as an .eml with its recipe beside it. Then each growth
-shape (fuzz.growth) is timed at `growth-size` and ten times that. Exits 1 when anything
-escaped, was invalid, was readable but quarantined, or grew more than 15 times (the known shapes are printed, not counted).
-`--replay` runs the given files (reproducers) instead and prints what became of each.
+message per KB. Every escape, invalid output and readable quarantine, and the first of
+each kind caught, is written to `--save` as an .eml with its recipe beside it. Then each
+growth shape (fuzz.growth) is timed at `growth-size` and ten times that. Exits 1 when
+anything escaped, was invalid, was quarantined though readable, or grew more than 15
+times (the known shapes are printed, not counted). `--replay` runs the given files
+(reproducers) instead and prints what became of each.
 """
 
 from __future__ import annotations
