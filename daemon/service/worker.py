@@ -23,6 +23,7 @@ from daemon.mailbox.imap import ImapError, ImapPermanent
 from daemon.mailbox.preparer import make_preparer
 from daemon.mailbox.watcher import MailboxWatcher
 from daemon.service.leases import LeaseKeeper, Watching
+from daemon.service.metrics import Metrics, serve_metrics
 from daemon.service.notify import Heartbeat, Supervisor, beating_clock, outbox_waiting
 from daemon.service.reload import Reloader
 from daemon.service.scheduler import run_reminders_once, run_scheduler
@@ -30,7 +31,7 @@ from daemon.service.secrets import reply_secret
 from daemon.triage.pipeline import Triage
 from daemon.triage.prepare import Preparer
 from models.database import Database
-from replies.deliver import OutboxSender
+from replies.deliver import OutboxSender, Sent
 from replies.smtp import Mailer
 
 log = structlog.get_logger("candour.worker")
@@ -58,6 +59,7 @@ class Worker:
     smtp_password: str | None
     clock: Clock
     preparer: Preparer
+    metrics: Metrics | None = None  # served while run_forever runs, when configured
 
     @classmethod
     def build(
@@ -95,14 +97,39 @@ class Worker:
     def _sender(self, mailer: Mailer, now: Callable[[], datetime] | None = None) -> OutboxSender:
         by_name = {w.mailbox.name: w for w in self.watchers}
 
-        def sent(mailbox: str) -> None:
-            watcher = by_name.get(mailbox)
+        def sent(mail: Sent) -> None:
+            watcher = by_name.get(mail.mailbox)
             if watcher is not None:
                 watcher.wake.set()  # append the copy to Sent on the watcher's thread
+            if self.metrics is not None:
+                self.metrics.sent(mail)
 
         return OutboxSender(
             self.db, mailer, now or self.clock.now, on_sent=sent, lanes=self.config.smtp.connections
         )
+
+    def _serve_metrics(self) -> None:
+        """Serve metrics when `[metrics]` asks; an address in use is logged, not fatal."""
+        settings = self.config.metrics
+        if not settings.enabled:
+            return
+        names = [w.mailbox.name for w in self.watchers]
+        try:
+            self.metrics = serve_metrics(settings, self.db, names, self.config.daemon.state_dir)
+        except OSError as exc:
+            log.error("metrics.unavailable", listen=settings.listen, error=str(exc))
+            return
+        for watcher in self.watchers:
+            watcher.observer = self.metrics
+        log.info("metrics.serving", listen=settings.listen)
+
+    def _release(self) -> None:
+        """Let go of what run_forever holds: the preparer's children, the metrics port,
+        the database connections."""
+        self.preparer.close()
+        if self.metrics is not None:
+            self.metrics.close()
+        self.db.dispose()
 
     async def run_once(self) -> int:
         """Process everything waiting in every mailbox, deliver the outbox, then return."""
@@ -161,6 +188,7 @@ class Worker:
         delivery_beat = Heartbeat()
         supervisor = Supervisor.from_environ(self.watchers, delivery_beat)
         supervisor.handle_signals(loop, stop, reload)
+        self._serve_metrics()
         mailer = Mailer(self.config.smtp, self.smtp_password)
         sender = self._sender(mailer, beating_clock(delivery_beat, self.clock.now))
         sender.recover()
@@ -202,8 +230,7 @@ class Worker:
                 log.warning("outbox.drain_timeout")
             await mailer.close()
             reloader.close_retired(force=True)
-            self.preparer.close()
-            self.db.dispose()
+            self._release()
             log.info("daemon.stopped", status=status)
         return status
 
