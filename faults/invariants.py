@@ -40,6 +40,8 @@ class Figures:
     lost: int = 0  # messages without a record, acknowledgements neither sent nor reported
     duplicated: int = 0  # records or deliveries beyond the first
     in_doubt: int = 0
+    in_doubt_crash: int = 0  # of which: left in `sending` by a killed worker (the rest: the
+    # peer dropped the connection after the whole message, a verdict SMTP cannot give)
     failed: int = 0  # refused by the peer (5xx): reported, never sent
     violations: list[str] = field(default_factory=list)
 
@@ -115,18 +117,19 @@ def _records(conn: Connection, mailbox: MailboxView, figures: Figures) -> None:
 
 def _acknowledgements(conn: Connection, received: list[Received], figures: Figures) -> None:
     rows = conn.execute(
-        text("SELECT message_id, status FROM outbox WHERE kind = 'acknowledgement'")
+        text("SELECT message_id, status, last_error FROM outbox WHERE kind = 'acknowledgement'")
     ).all()
     at_peer = Counter(_message_id(r.data) for r in received)
     figures.acks = len(rows)
     figures.duplicated += sum(n - 1 for n in at_peer.values() if n > 1)
     if doubled := [m for m, n in at_peer.items() if n > 1]:
         figures.violations.append(f"{len(doubled)} mails reached the peer twice: {doubled[:5]}")
-    for message_id, status in rows:
+    for message_id, status, error in rows:
         count = at_peer.get(message_id, 0)
         figures.delivered += count > 0
         if status == "in_doubt":
             figures.in_doubt += 1  # reported; the peer may or may not have it
+            figures.in_doubt_crash += "worker stopped" in (error or "")
         elif status == "failed":
             figures.failed += 1
             if count:

@@ -213,8 +213,8 @@ def _database(plan: Plan, work: Path) -> Iterator[str]:
 
 def table(runs: list[Run]) -> str:
     head: tuple[str, ...] = ("run", "database", "seed", "faults", "messages", "acks", "lost")
-    head += ("duplicated", "quarantined")
-    head += ("in doubt", "failed (5xx)", "seconds", "verdict")
+    head += ("duplicated", "quarantined", "in doubt", "of which by kill")
+    head += ("failed (5xx)", "seconds", "verdict")
     rows = [head]
     for n, run in enumerate(runs, 1):
         f = run.figures
@@ -227,6 +227,7 @@ def table(runs: list[Run]) -> str:
             f.duplicated,
             f.quarantined,
             f.in_doubt,
+            f.in_doubt_crash,
             f.failed,
         )
         seconds = f"{run.seconds:.0f}"
@@ -261,8 +262,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kills", type=int, default=50)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     args = parser.parse_args(argv)
-    databases = ["sqlite"] + ([] if args.no_postgres else ["postgresql"])
+    databases = ([] if args.no_sqlite else ["sqlite"]) + (
+        [] if args.no_postgres else ["postgresql"]
+    )
     plans = [
         Plan(args.messages, args.kills, args.seed + n, database)
         for n in range(args.runs)

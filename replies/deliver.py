@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import structlog
 from sqlalchemy.exc import DBAPIError
@@ -60,7 +61,23 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=_RETRY_DELAYS[min(attempts, len(_RETRY_DELAYS)) - 1])
 
 
+T = TypeVar("T")
 _WRITE_ATTEMPTS = 3  # a dropped database connection is retried on a fresh one
+
+
+def _reconnecting(work: Callable[[], T]) -> T:
+    """Run `work` (one transaction), again on a fresh connection when the database dropped
+    this one (a restart, pg_terminate_backend); the outbox's transactions are idempotent
+    (a claim repeated after an unseen commit only leaves rows that recover() releases)."""
+    for attempt in range(_WRITE_ATTEMPTS):
+        try:
+            return work()
+        except DBAPIError as exc:
+            if not exc.connection_invalidated or attempt + 1 == _WRITE_ATTEMPTS:
+                raise
+            log.warning("outbox.db_reconnect", attempt=attempt + 1)
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True)
@@ -146,6 +163,15 @@ class OutboxSender:
         This worker's own rows count as left behind when no delivery of its own is running
         (a database error cut one short). Run at start and by the loop, which also renews
         this worker's heartbeat. Returns the in-doubt ids."""
+        gone, ids = _reconnecting(self._recover_once)
+        for row_id in ids:
+            log.warning("outbox.in_doubt", outbox_id=row_id, why="interrupted while sending")
+        if len(gone) > len(ids):
+            log.info("outbox.released", rows=len(gone) - len(ids), why="claimed, never sent")
+        return ids
+
+    def _recover_once(self) -> tuple[list[int], list[int]]:
+        """The rows of gone workers (and this one's, when idle), and those made in doubt."""
         now = self._now()
         with self._db.transaction() as session:
             outbox.beat(session, self.worker, now)
@@ -157,36 +183,29 @@ class OutboxSender:
                 if (worker == self.worker and not self._busy)
                 or is_gone(worker, seen.get(worker or ""), now, self.worker)
             ]
-            ids = outbox.recover_interrupted(session, gone) if gone else []
-        for row_id in ids:
-            log.warning("outbox.in_doubt", outbox_id=row_id, why="interrupted while sending")
-        if len(gone) > len(ids):
-            log.info("outbox.released", rows=len(gone) - len(ids), why="claimed, never sent")
-        return ids
+            return gone, outbox.recover_interrupted(session, gone) if gone else []
 
     def _claim(self) -> list[outbox.Delivery]:
-        now = self._now()
-        with self._db.transaction() as session:
-            outbox.beat(session, self.worker, now)
-            return outbox.claim_due(session, now, self._batch, self.worker)
+        def claim() -> list[outbox.Delivery]:
+            now = self._now()
+            with self._db.transaction() as session:
+                outbox.beat(session, self.worker, now)
+                return outbox.claim_due(session, now, self._batch, self.worker)
+
+        return _reconnecting(claim)
 
     def _write(self, steps: list[_Step]) -> set[int]:
         """One transaction for the lanes' queued steps: verdicts recorded, next rows moved
-        to `sending`; returns the rows moved. Retried on a fresh connection when the
-        database drops this one (a restart, pg_terminate_backend): the steps are idempotent."""
-        for attempt in range(_WRITE_ATTEMPTS):
-            try:
-                now = self._now()
-                with self._db.transaction() as session:
-                    self._record(session, [s.done for s in steps if s.done is not None], now)
-                    starting = [s.next.id for s in steps if s.next is not None]
-                    return outbox.start_sending(session, starting, self.worker)
-            except DBAPIError as exc:
-                if not exc.connection_invalidated or attempt + 1 == _WRITE_ATTEMPTS:
-                    raise
-                log.warning("outbox.db_reconnect", attempt=attempt + 1)
-                time.sleep(0.2 * (attempt + 1))
-        raise AssertionError("unreachable")
+        to `sending`; returns the rows moved."""
+
+        def write() -> set[int]:
+            now = self._now()
+            with self._db.transaction() as session:
+                self._record(session, [s.done for s in steps if s.done is not None], now)
+                starting = [s.next.id for s in steps if s.next is not None]
+                return outbox.start_sending(session, starting, self.worker)
+
+        return _reconnecting(write)
 
     def _record(
         self, session: Session, verdicts: list[tuple[outbox.Delivery, SendResult]], now: datetime
@@ -271,8 +290,11 @@ class OutboxSender:
         return total
 
     def _release(self, ids: list[int]) -> None:
-        with self._db.transaction() as session:
-            outbox.release(session, ids)
+        def release() -> None:
+            with self._db.transaction() as session:
+                outbox.release(session, ids)
+
+        _reconnecting(release)
 
     async def run(
         self, wake: asyncio.Event, stop: asyncio.Event, idle_seconds: float = 30.0

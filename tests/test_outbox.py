@@ -385,3 +385,38 @@ async def test_the_servers_reply_is_kept_as_proof_of_delivery(tmp_path: Path) ->
     with db.reader() as session:
         details = list(session.scalars(select(CaseEvent.detail)))
     assert "outbox 1: 250 2.0.0 Ok: queued as Q1" in details
+
+
+@pytest.mark.postgres
+async def test_a_database_connection_dropped_mid_batch_is_retried(pg_url: str) -> None:
+    """pg_terminate_backend (what a PostgreSQL restart does) inside the transaction that
+    records a verdict: the sender retries it on a fresh connection; every verdict is
+    recorded, nothing is left claimed or sending, nothing is sent twice."""
+    from sqlalchemy import event
+
+    from faults.injectors import terminate_backends
+
+    db = Database(pg_url)
+    db.upgrade()
+    _queue_mails(db, 6)
+    handler = Stalling(None)
+    dropped: list[int] = []
+
+    def drop_once(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if len(handler.message_ids) >= 3 and not dropped and "SET status=" in statement:
+            dropped.append(terminate_backends(pg_url.rsplit("/", 1)[1]))
+
+    event.listen(db.engine, "before_cursor_execute", drop_once)
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        sender, mailer = _sender(db, port, SettableClock(NOW))
+        assert await sender.deliver_due() == 6
+        await mailer.close()
+    finally:
+        controller.stop()
+    assert dropped[0] >= 1
+    assert sorted(handler.message_ids) == sorted(f"m{i}@example.org" for i in range(6))
+    assert _status(db) == [("sent", 1)] * 6
+    db.dispose()
