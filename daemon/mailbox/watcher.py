@@ -13,9 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Callable
 
 import structlog
 from tenacity import (
@@ -29,6 +27,7 @@ from daemon.casework.relabel import relabel_by_message_id
 from daemon.config import MailboxConfig
 from daemon.mail.values import Outcome, Result
 from daemon.mailbox.imap import ImapError, ImapPermanent, ImapSession
+from daemon.mailbox.observe import Health, Unobserved, WatchObserver
 from daemon.triage.pipeline import Triage
 from daemon.triage.prepare import Batch
 from models import cases, outbox
@@ -42,37 +41,7 @@ HEALTHY_SESSION_SECONDS = 60.0
 ANALYZE_FIRST_AT = 1000  # messages recorded before the first refresh of planner statistics
 PREPARE_AHEAD = 2
 FIRST_BATCH = 50  # batches handed to the preparer beyond the one being recorded
-
-
-@dataclass
-class Health:
-    """What `candour run` and metrics report about one mailbox."""
-
-    connected: bool = False
-    last_error: str | None = None
-    needs_human: bool = False
-    processed: int = 0
-    outcomes: dict[str, int] = field(default_factory=dict)
-
-
-class WatchObserver(Protocol):
-    """Hears what a watcher does (daemon.service.metrics counts it). Called on the
-    watcher's thread: each call must be quick and must not raise."""
-
-    def connected(self, mailbox: str) -> None: ...
-    def recorded(self, mailbox: str, results: Sequence[Result]) -> None: ...
-    def synced(self, mailbox: str) -> None: ...
-
-
-class _Unobserved:
-    def connected(self, mailbox: str) -> None:
-        pass
-
-    def recorded(self, mailbox: str, results: Sequence[Result]) -> None:
-        pass
-
-    def synced(self, mailbox: str) -> None:
-        pass
+FRESH_CHECK_SECONDS = 1.0  # during a backlog, how often to look for mail newer than it
 
 
 class MailboxWatcher:
@@ -91,12 +60,13 @@ class MailboxWatcher:
         self.wake = threading.Event()
         self.stop = threading.Event()
         self.health = Health()
-        self.observer: WatchObserver = _Unobserved()
+        self.observer: WatchObserver = Unobserved()
         self._sent_folder: str | None = None
         self._label_folders: dict[str, str] | None = None
         self._last_label_scan = 0.0
         self._backoff = wait_exponential_jitter(initial=1, max=120, jitter=1)
         self._analyze_at = ANALYZE_FIRST_AT
+        self._fresh_after, self._fresh_checked = 0, 0.0  # see _fresh_first
         # The loop's last sign of life (monotonic), for the systemd watchdog
         # (daemon.service.notify): beaten while working, idling and backing off.
         self.beat_at = time.monotonic()
@@ -134,13 +104,16 @@ class MailboxWatcher:
     ) -> None:
         """Set the keywords of messages recorded with after < UID <= through, then move the
         mailbox's keyword mark to `through` (one row, not one per message)."""
+        self._add_keywords(pairs)
+        with self.triage.db.transaction() as session:
+            cases.keywords_set(session, self.mailbox.name, uidvalidity, after, through)
+
+    def _add_keywords(self, pairs: list[tuple[int, str]]) -> None:
         by_keyword: dict[str, list[int]] = {}
         for uid, outcome in pairs:
             by_keyword.setdefault(self._outcome_keyword(outcome), []).append(uid)
         for keyword, uids in by_keyword.items():
             self.imap.add_keyword(uids, keyword)
-        with self.triage.db.transaction() as session:
-            cases.keywords_set(session, self.mailbox.name, uidvalidity, after, through)
 
     def repair_keywords(self, uidvalidity: int) -> None:
         """Set the keywords a crash (or a failed STORE) left unset, up to the cursor."""
@@ -167,6 +140,7 @@ class MailboxWatcher:
         uids = self.imap.new_uids(after)
         if not uids:
             return 0
+        self._fresh_after, self._fresh_checked = uids[-1], time.monotonic()
         preparer = self.triage.preparer
         waiting: deque[Batch] = deque()
         done, mark = 0, after  # the keywords are set up to `mark`
@@ -183,12 +157,36 @@ class MailboxWatcher:
             if len(waiting) > PREPARE_AHEAD:
                 batch = waiting.popleft()
                 mark = self._record(state.uidvalidity, batch, mark)
-                done += len(batch.raws)
+                done += len(batch.raws) + self._fresh_first(state.uidvalidity)
         while waiting:
             batch = waiting.popleft()
             mark = self._record(state.uidvalidity, batch, mark)
-            done += len(batch.raws)
+            done += len(batch.raws) + self._fresh_first(state.uidvalidity)
         return done
+
+    def _fresh_first(self, uidvalidity: int) -> int:
+        """During a backlog, record mail that arrived after it began ahead of the rest of
+        it, so that a new complaint does not wait behind 10,000 old ones. Looked for at most
+        every FRESH_CHECK_SECONDS (one UID SEARCH); recorded without moving the cursor
+        (Triage.record_batch), keywords set without moving the mark: the backlog below is
+        recorded as before, and after a crash the fresh ones are known as recorded."""
+        if time.monotonic() - self._fresh_checked < FRESH_CHECK_SECONDS:
+            return 0
+        self._fresh_checked = time.monotonic()
+        fresh = self.imap.new_uids(self._fresh_after)[: self.batch_size]
+        if not fresh:
+            return 0
+        preparer = self.triage.preparer
+        batch = preparer.submit(list(self.imap.fetch(fresh)), self.mailbox.own_addresses)
+        prepared = preparer.result(batch)
+        with structlog.contextvars.bound_contextvars(mailbox=self.mailbox.name):
+            results = self.triage.record_batch(uidvalidity, prepared, advance=False)
+        if any(r.outcome != Outcome.DUPLICATE for r in results):
+            self.on_queued()
+        self._add_keywords([(r.uid, r.outcome.value) for r in results])
+        self._count(results)
+        log.info("backlog.fresh_first", mailbox=self.mailbox.name, count=len(results))
+        return len(results)
 
     def _record(self, uidvalidity: int, batch: Batch, after: int) -> int:
         """Record a prepared batch (its UIDs all above `after`), then wake the outbox and

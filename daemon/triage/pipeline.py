@@ -283,8 +283,15 @@ class Triage:
         batch = self.preparer.submit(raws, self.mailbox.own_addresses)
         return self.record_batch(uidvalidity, self.preparer.result(batch))
 
-    def record_batch(self, uidvalidity: int, prepared: Sequence[Prepared]) -> list[Result]:
+    def record_batch(
+        self, uidvalidity: int, prepared: Sequence[Prepared], advance: bool = True
+    ) -> list[Result]:
         """The database stages for a prepared batch, committed; one Result per message.
+
+        `advance=False` records fresh mail ahead of a backlog (daemon/mailbox/watcher.py)
+        without moving the mailbox's cursor past the backlog still below it: the backlog
+        is then recorded as before, and a crash meanwhile loses nothing (the cursor is
+        below both; the fresh messages are recognised as already recorded).
 
         First the whole batch in one transaction with one flush at the end (fast). If
         anything in it fails, the transaction is rolled back and the batch is recorded
@@ -294,7 +301,7 @@ class Triage:
         if not prepared:
             return []
         try:
-            results = self._record_all(uidvalidity, prepared, isolate=False)
+            results = self._record_all(uidvalidity, prepared, isolate=False, advance=advance)
         except (OperationalError, InterfaceError):
             raise
         except Exception as exc:  # noqa: BLE001 - find the message at fault, one by one
@@ -304,7 +311,7 @@ class Triage:
                 count=len(prepared),
                 error=type(exc).__name__,
             )
-            results = self._record_all(uidvalidity, prepared, isolate=True)
+            results = self._record_all(uidvalidity, prepared, isolate=True, advance=advance)
         for result in results:
             emit = log.error if result.outcome == Outcome.QUARANTINED else log.info
             emit(
@@ -322,7 +329,7 @@ class Triage:
         return thread_keys(item.parsed, self.mailbox.address, self.desk.secret)
 
     def _record_all(
-        self, uidvalidity: int, prepared: Sequence[Prepared], isolate: bool
+        self, uidvalidity: int, prepared: Sequence[Prepared], isolate: bool, advance: bool
     ) -> list[Result]:
         name, now = self.mailbox.name, self.clock.now()
         keys = [self._keys(item) for item in prepared]
@@ -372,8 +379,9 @@ class Triage:
                 results.append(_isolated(arrival) if isolate else record(arrival))
                 seen_uids.add(item.raw.uid)
                 seen_keys.add(item.dedupe_key)
-            last = max(p.raw.uid for p in prepared)
-            cases.advance_cursor(session, name, uidvalidity, last)
+            if advance:
+                last = max(p.raw.uid for p in prepared)
+                cases.advance_cursor(session, name, uidvalidity, last)
         return results
 
 
