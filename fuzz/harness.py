@@ -69,7 +69,7 @@ class Run:
     size: int  # bytes in
     seconds: float
     caught: str | None = None  # "<stage>:<exception type>" caught at the boundary
-    problems: tuple[str, ...] = ()  # what is wrong with the acknowledgement, if any
+    problems: tuple[str, ...] = ()  # what is wrong with the thread keys or acknowledgement
     reply: OutgoingMail | None = field(default=None, repr=False)
 
 
@@ -104,17 +104,18 @@ class Harness:
         caught = (
             "classify:classifier-error" if label and "classifier-error" in label.reasons else None
         )
-        _guarded("keys", lambda: _keys(item))
+        forged = _guarded("keys", lambda: _forged_thread(item))
         if item.automatic is not None:
-            return f"automatic:{item.automatic}", caught, None, ()
+            return f"automatic:{item.automatic}", caught, None, forged
         try:
             reply = self._reply(item)
         except Exception as exc:  # noqa: BLE001 - where pipeline._isolated quarantines
-            return "quarantined:reply", f"reply:{type(exc).__name__}", None, ()
+            return "quarantined:reply", f"reply:{type(exc).__name__}", None, forged
         if isinstance(reply, str):
-            return f"withheld:{reply}", caught, None, ()
+            return f"withheld:{reply}", caught, None, forged
         assert item.parsed is not None
-        return "acknowledged", caught, reply, problems_in(reply, item.parsed, MAILBOX.own_addresses)
+        problems = problems_in(reply, item.parsed, MAILBOX.own_addresses)
+        return "acknowledged", caught, reply, (*forged, *problems)
 
     def _reply(self, item: Prepared) -> OutgoingMail | str:
         """The acknowledgement the daemon would queue, or why it would send none."""
@@ -165,10 +166,14 @@ def _raw(raw: bytes) -> RawMessage:
     return RawMessage(uid=1, raw=raw, received_at=RECEIVED)
 
 
-def _keys(item: Prepared) -> None:
+def _forged_thread(item: Prepared) -> tuple[str, ...]:
+    """The thread keys and reply address, as the pipeline reads them for a batch. No
+    mutant knows SECRET, so none may carry a signed case or new-case address."""
     assert item.parsed is not None
-    thread_keys(item.parsed, MAILBOX.address, SECRET)
+    keys = thread_keys(item.parsed, MAILBOX.address, SECRET)
     intake.reply_address(item.parsed, MAILBOX.own_addresses, MAILBOX.form_email_field)
+    signed = ("signed-reference-without-the-secret",) if keys.signed_reference else ()
+    return (*signed, *(("new-case-without-the-secret",) if keys.new_case else ()))
 
 
 def _guarded(stage: str, work: Callable[[], T]) -> T:

@@ -20,8 +20,9 @@ from daemon.mail.parse import parse_message
 from fuzz import mutations as m
 from fuzz.checks import problems_in
 from fuzz.growth import SHAPES, growth
-from fuzz.harness import Harness
+from fuzz.harness import MAILBOX, SECRET, Harness
 from fuzz.strategies import mutants
+from replies.addresses import case_address
 
 # What an outcome may say: fixed words and header keywords, no addresses, nothing long.
 REASON = re.compile(r"[a-z]+(:[a-z0-9_-]{1,40}(:[a-z0-9_-]{1,40})?)?")
@@ -126,6 +127,17 @@ def test_the_checks_see_an_injected_header_and_a_wrong_recipient(harness: Harnes
     ours = frozenset({run.reply.recipient})
     assert "reply-to-own-address" in problems_in(run.reply, original, ours)
     assert problems_in(run.reply, original) == ()
+
+
+def test_the_checks_see_a_signed_case_address_so_a_forged_one_would_show(
+    harness: Harness,
+) -> None:
+    [(_, raw)] = [s for s in COMMITTED if s[0] == "seeds/plain.eml"]
+    signed = case_address(MAILBOX.address, "CMP-2026-00007", SECRET).encode()
+    run = harness.process(m.Message.read(raw).setting("To", signed).joined())
+    assert "signed-reference-without-the-secret" in run.problems
+    forged = signed.replace(b".", b".x", 1)  # our shape, another token
+    assert harness.process(m.Message.read(raw).setting("To", forged).joined()).problems == ()
 
 
 @pytest.mark.parametrize("shape", SHAPES)
