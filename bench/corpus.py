@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 from bench import corpus_text as text
+from bench.outlook import DISCLAIMERS, outlook_html
 
 MAILBOX_ADDRESS = "complaints@example.org"
 BASE_DATE = datetime(2026, 1, 5, 8, 30, tzinfo=UTC)
@@ -77,8 +78,13 @@ def _qp(body: str) -> str:
 class Corpus:
     """Yields BenchMail values forever; `take(n)` for a finite backlog."""
 
-    def __init__(self, seed: int = 20260105, to: str = MAILBOX_ADDRESS) -> None:
+    def __init__(
+        self, seed: int = 20260105, to: str = MAILBOX_ADDRESS, realistic: bool = False
+    ) -> None:
         self.rng = random.Random(seed)
+        # Every message written as Outlook sends it (bench/outlook.py): multipart/alternative
+        # with Word's HTML part, a signature and a disclaimer, 3-15 KB.
+        self.realistic = realistic
         self.to = to
         self.count = 0
         self.when = BASE_DATE
@@ -165,12 +171,17 @@ class Corpus:
             "Content-Type: text/plain; charset=utf-8\r\n"
             "Content-Transfer-Encoding: quoted-printable\r\n\r\n" + _qp(body)
         )
-        if rng.random() < 0.3:
+        if self.realistic:
+            disclaimer = rng.choice(DISCLAIMERS)
+            plain = plain + _qp(f"\n{disclaimer}\n")
+        if self.realistic or rng.random() < 0.3:
             paragraphs = "".join(f"<p>{p}</p>\r\n" for p in body.split("\n\n"))
             html = (
                 '<html><head><meta charset="utf-8"><style>p{font-family:Calibri,sans-serif;'
                 "font-size:11pt}</style></head><body>\r\n" + paragraphs + "</body></html>"
             )
+            if self.realistic:
+                html = outlook_html(body, disclaimer, rng)
             alt = f"alt-{boundary}"
             plain = (
                 f'Content-Type: multipart/alternative; boundary="{alt}"\r\n\r\n'

@@ -55,9 +55,11 @@ def measure_fresh(
     every: float = 3.0,
     seed_value: int = 20260105,
     timeout: float = 900.0,
+    realistic: bool = True,
 ) -> FreshResult:
     workdir.mkdir(parents=True, exist_ok=True)
-    seed(mailbox, (m.raw for m in Corpus(seed=seed_value).take(backlog)))
+    corpus = Corpus(seed=seed_value, realistic=realistic)
+    seed(mailbox, (m.raw for m in corpus.take(backlog)))
     config = write_config(
         workdir / "candour.toml", mailbox=mailbox, smtp_port=sink.port, db_url=db_url
     )

@@ -19,6 +19,7 @@ from typing import Any
 import psutil  # type: ignore[import-untyped]
 
 from bench.cpu import CpuAccount
+from bench.fresh import FreshResult
 from bench.ingest import BacklogRun, RawLimit
 from bench.latency import LatencyResult
 from bench.mailboxes import MailboxesResult
@@ -28,6 +29,7 @@ INGEST_TARGET = 0.5  # of the raw fetch+parse rate
 P50_TARGET, P99_TARGET = 1.0, 3.0  # seconds
 RSS_TARGET_MB, RSS_TARGET_SIZE = 300.0, 100_000
 MAILBOXES_LATENCY_TARGET, MAILBOXES_RSS_MB = 1.0, 400.0  # 200 mailboxes in one process
+FRESH_TARGET = 5.0  # seconds: a new complaint acknowledged while a backlog is worked off
 
 
 @dataclass
@@ -50,6 +52,7 @@ class Suite:
     backlog: list[BacklogRun] = field(default_factory=list)
     latency: list[LatencyResult] = field(default_factory=list)
     mailboxes: list[MailboxesResult] = field(default_factory=list)
+    fresh: list[FreshResult] = field(default_factory=list)
     classifier: dict[str, Any] | None = None
     profile: ProfileResult | None = None
     notes: list[str] = field(default_factory=list)
@@ -116,6 +119,19 @@ def _mailboxes_targets(suite: Suite) -> list[tuple[str, str, str]]:
     return rows
 
 
+def _fresh_targets(suite: Suite) -> list[tuple[str, str, str]]:
+    rows = []
+    for fresh in suite.fresh:
+        ok = fresh.during_backlog > 0 and fresh.max is not None and fresh.max <= FRESH_TARGET
+        figure = (
+            f"max {fresh.max} s, p50 {fresh.p50} s; {fresh.acknowledged}/{fresh.fresh} acked, "
+            f"{fresh.during_backlog} while backlog acknowledgements still went out"
+        )
+        target = f"new complaint acked <= {FRESH_TARGET:.0f} s during a {fresh.backlog:,} backlog"
+        rows.append((target, figure, _verdict(ok if fresh.max is not None else None)))
+    return rows
+
+
 def targets(suite: Suite) -> list[tuple[str, str, str]]:
     """(target, figure, PASS | MISS | n/a) rows."""
     rows: list[tuple[str, str, str]] = []
@@ -127,6 +143,7 @@ def targets(suite: Suite) -> list[tuple[str, str, str]]:
                 (f"ack latency {name} < {limit:.0f} s ({lat.database})", figure, _verdict(ok))
             )
     rows += _mailboxes_targets(suite)
+    rows += _fresh_targets(suite)
     for run in suite.backlog:
         if run.mode not in ("run", "burst"):
             continue
