@@ -96,10 +96,16 @@ def queue(
 
 
 def claim_due(session: Session, now: datetime, limit: int, worker: str = "") -> list[Delivery]:
-    """Move up to `limit` due pending rows to `claimed` by `worker` and return them, oldest
-    first (commit follows). Nothing is on the wire yet: `start_sending` comes next.
+    """Move up to `limit` due pending rows to `claimed` by `worker` and return them (commit
+    follows). Nothing is on the wire yet: `start_sending` comes next.
 
-    One statement: UPDATE ... WHERE id IN (the oldest due ids) RETURNING the rows. On
+    The newest due rows are claimed first, so an acknowledgement of fresh mail is not
+    queued behind the thousands a backlog has just produced (the daemon records fresh mail
+    ahead of a backlog too: daemon/mailbox/watcher.py); the batch itself goes out oldest
+    first, so that one case's mail queued together keeps its order. Everything due still
+    goes out in the same pass: newest first only orders it.
+
+    One statement: UPDATE ... WHERE id IN (the chosen due ids) RETURNING the rows. On
     PostgreSQL the ids are picked FOR UPDATE SKIP LOCKED, so workers sharing the outbox
     claim disjoint rows; SQLite has one writer at a time. `attempts` counts SMTP attempts,
     so a Delivery carries the number this one will be.
@@ -107,7 +113,7 @@ def claim_due(session: Session, now: datetime, limit: int, worker: str = "") -> 
     due = (
         select(Outbox.id)
         .where(Outbox.status == "pending", Outbox.not_before <= now)
-        .order_by(Outbox.id)
+        .order_by(Outbox.id.desc())
         .limit(limit)
     )
     if session.bind is not None and session.bind.dialect.name == "postgresql":
