@@ -48,6 +48,7 @@ def test_a_subject_access_export_holds_everything_marked_for_review(setup: Setup
     archive = setup.config_path.parent / "sar.zip"
     out = setup.cli("export", "--subject", JANE.upper(), "--output", str(archive)).stdout
     assert "1 cases" in out
+    assert archive.stat().st_mode & 0o777 == 0o600  # a person's whole file: nobody else's
     with zipfile.ZipFile(archive) as z:
         names = z.namelist()
         received = [n for n in names if n.startswith("received/")]

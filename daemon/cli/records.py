@@ -5,6 +5,7 @@ operating-system user, and neither audit line names the subject."""
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from datetime import UTC, datetime
 from html import escape
@@ -82,7 +83,10 @@ def export(config_path: Path, who: str, output: Path) -> None:
         cases = [
             {**case_record(session, c), "history": history[c.reference]} for c in subject.cases
         ]
-        with zipfile.ZipFile(output, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        # A person's whole file: readable by whoever runs the export, nobody else.
+        handle = os.fdopen(os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
+        os.fchmod(handle.fileno(), 0o600)  # also when the file existed
+        with handle, zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for m in subject.messages:
                 archive.writestr(f"received/{m.id:06d}.eml", m.raw)
             for o in subject.mail:
