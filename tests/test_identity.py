@@ -254,3 +254,32 @@ def test_a_forged_staff_reply_is_quarantined_and_the_real_one_relayed(setup: Set
     assert len(relays) == 1
     assert "bank details" in relays[0].data.decode()
     assert "mallory" in setup.cli("cases", "show", _reference(setup)).stdout
+
+
+def test_imported_complaints_are_vouched_for_by_their_seal_and_a_forged_seal_is_not(
+    setup: Setup,
+) -> None:
+    """`candour cases import` puts mail into IMAP itself, never through the receiving
+    server: its keyed seal stands in for Authentication-Results; a copied or made-up seal
+    does not."""
+    _configure(setup, ROUTES + f'[mailbox.staff_authentication]\nauthserv_id = "{TRUSTED}"\n')
+    export = setup.config_path.parent / "form.csv"
+    export.write_text(
+        "name,email,received,subject,text\n"
+        'Ada Okafor,ada.okafor@example.net,2026-12-01 09:15,Care plan,"I complain."\n'
+    )
+    setup.cli("cases", "import", str(export), "--by", "sam@example.org")
+    forged, _ = make_mail(
+        sender="sam@example.org",
+        subject="Logged by phone",
+        body="#channel phone\n#from Bo Li <bo.li@example.net>\n\nI complain too.",
+        headers={"X-Candour-Import": "0" * 40},
+    )
+    setup.append(forged)
+    run = setup.cli("run", "--once")
+    [case] = setup.cases()
+    assert case["channel"] == "web"
+    assert _to(setup, "ada.okafor@example.net")
+    assert not _to(setup, "bo.li@example.net")
+    said = [e for e in _events(run.stderr) if e["event"] == "staff.unauthenticated"]
+    assert len(said) == 1

@@ -44,7 +44,8 @@ def import_cases(config_path: Path, path: Path, by: str, mailbox_name: str | Non
     session = ImapSession(mailbox.imap, password)
     try:
         session.connect()
-        session.append_many(mailbox.imap.folder, [imports.as_mail(r, to, by, now) for r in rows])
+        mail = [imports.as_mail(r, to, by, now, secret) for r in rows]
+        session.append_many(mailbox.imap.folder, mail)
     except ImapError as exc:
         fail(f"mailbox {mailbox.name}: {exc}", 75)
     finally:

@@ -38,7 +38,7 @@ from daemon.clock import Clock
 from daemon.config import MailboxConfig
 from daemon.mail import authentication
 from daemon.mail.values import Outcome, RawMessage, Result
-from daemon.triage import intake
+from daemon.triage import imports, intake
 from daemon.triage.logging_stage import open_logged
 from daemon.triage.opening import open_case
 from daemon.triage.prepare import UNCLASSIFIED, Prepared, Preparer
@@ -113,6 +113,9 @@ def quarantine_unauthenticated_staff(arrival: Arrival) -> Result | None:
     check = mailbox.staff_authentication
     if parsed is None or not check.authserv_id or not mailbox.is_staff(parsed.sender):
         return None
+    seal = parsed.header(imports.SEAL_HEADER)
+    if seal and imports.sealed(arrival.desk.secret, parsed.message_id, seal):
+        return None  # put into IMAP by `candour cases import`, not through a mail server
     results = parsed.header("authentication-results")
     verdict = authentication.verify(results, parsed.sender, check.authserv_id, check.require)
     if verdict.authenticated:
@@ -288,10 +291,8 @@ class Triage:
     ) -> list[Result]:
         """The database stages for a prepared batch, committed; one Result per message.
 
-        `advance=False` records fresh mail ahead of a backlog (daemon/mailbox/watcher.py)
-        without moving the mailbox's cursor past the backlog still below it: the backlog
-        is then recorded as before, and a crash meanwhile loses nothing (the cursor is
-        below both; the fresh messages are recognised as already recorded).
+        `advance=False` records fresh mail ahead of a backlog (mailbox/watcher.py) without
+        moving the cursor past the backlog below it (a crash then loses nothing).
 
         First the whole batch in one transaction with one flush at the end (fast). If
         anything in it fails, the transaction is rolled back and the batch is recorded
