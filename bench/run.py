@@ -31,6 +31,8 @@ from bench.profiling import profile_backlog
 from bench.report import render, render_profile
 from bench.results import CorpusFigures, Suite, machine, write_json
 from bench.stack import Stack, postgres_available, postgres_database, seed
+from bench.workers import measure_workers
+from bench.workers import render as render_workers
 
 OUT = Path(__file__).resolve().parent / "out"
 HUGE = 100_000
@@ -91,6 +93,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=200,
         help="mailboxes watched by one daemon in the many-mailboxes run (default 200, 0 skips)",
+    )
+    parser.add_argument(
+        "--no-workers",
+        action="store_true",
+        help="skip the run of 3 workers on PostgreSQL with kill -9s (bench/workers.py)",
     )
     parser.add_argument("--no-classifier", action="store_true", help="skip bench.classifier")
     parser.add_argument(
@@ -256,6 +263,19 @@ def run_mailboxes(suite: Suite, stack: Stack, args: argparse.Namespace, work: Pa
     print(f"mailboxes: p50 {result.p50} s, p99 {result.p99} s, peak {result.peak_rss_mb} MB")
 
 
+def run_workers(suite: Suite, stack: Stack, args: argparse.Namespace, work: Path) -> None:
+    why = "--no-postgres" if args.no_postgres else postgres_available()
+    if why is not None:
+        suite.notes.append(f"workers run skipped: it needs PostgreSQL ({why})")
+        return
+    print("workers: 3 workers on PostgreSQL, 3,000 messages, 10 kill -9s ...", flush=True)
+    with stack.sink(args.sink) as sink:
+        result = measure_workers(stack, sink, workdir=work / "workers")
+    figures = render_workers(result)
+    suite.notes.extend(figures.splitlines())
+    print(figures)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
@@ -282,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
                     run_latency(suite, stack, args, work)
                 if args.mailboxes:
                     run_mailboxes(suite, stack, args, work)
+                if not args.no_workers:
+                    run_workers(suite, stack, args, work)
             if not args.no_classifier:
                 print("classifier: python -m bench.classifier ...")
                 suite.classifier = classifier_figures()

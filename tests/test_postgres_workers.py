@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 
-from daemon.service.leases import LEASE, fair_share, plan
+from daemon.service.leases import LEASE, LeaseKeeper, fair_share, plan
 from models import leases
 from models.database import Database
 from models.leases import Lease
@@ -119,6 +119,68 @@ def test_of_workers_racing_for_a_free_lease_exactly_one_gets_it(pg_url: str) -> 
         assert len(won) == 1
         with db.reader() as session:
             assert leases.holder(session, f"box{round_number}", NOW) == won[0]
+    db.dispose()
+
+
+# -- the keeper, with watchers it only records -----------------------------------------------
+
+
+class Recorded:
+    """Stands in for the watcher threads: which mailboxes the keeper has running."""
+
+    def __init__(self) -> None:
+        self.on: set[str] = set()
+        self.stopped: list[str] = []
+
+    def start(self, mailbox: str) -> None:
+        self.on.add(mailbox)
+
+    def stop(self, mailbox: str, wait: float) -> None:
+        self.on.discard(mailbox)
+        self.stopped.append(mailbox)
+
+    def running(self, mailbox: str) -> bool:
+        return mailbox in self.on
+
+
+@pytest.mark.postgres
+def test_keepers_share_fairly_and_one_whose_leases_were_taken_stops_at_once(pg_url: str) -> None:
+    db = Database(pg_url)
+    db.upgrade()
+    clock = [NOW]
+    names = ["a", "b", "c"]
+    first_watches, second_watches = Recorded(), Recorded()
+    first = LeaseKeeper(db, "w1", names, first_watches, now=lambda: clock[0])
+    second = LeaseKeeper(db, "w2", names, second_watches, now=lambda: clock[0])
+    first.tick()
+    assert first_watches.on == {"a", "b", "c"}  # alone: everything
+    second.tick()
+    assert second_watches.on == set()  # nothing free yet
+    first.tick()  # two workers now: a fair share is two, so one goes
+    assert first_watches.on == {"a", "b"}
+    second.tick()
+    assert second_watches.on == {"c"}
+    clock[0] = NOW + LEASE + timedelta(seconds=1)  # the first stalls past its leases
+    second.tick()
+    assert second_watches.on == {"a", "b", "c"}
+    first.tick()  # back: its renewals fail, and its watchers stop at once
+    assert first_watches.on == set()
+    assert sorted(first_watches.stopped) == ["a", "b", "c"]
+    second.release_all()
+    with db.reader() as session:
+        assert leases.leases(session) == {}
+        assert leases.live_workers(session, clock[0]) == 1  # the first, still counted
+    db.dispose()
+
+
+def test_on_sqlite_the_keeper_holds_every_mailbox(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'x.db'}")
+    db.upgrade()
+    watches = Recorded()
+    keeper = LeaseKeeper(db, "w1", ["a", "b"], watches)
+    keeper.tick()
+    assert watches.on == {"a", "b"}
+    assert keeper.take("a")
     db.dispose()
 
 
