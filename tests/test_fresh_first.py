@@ -120,3 +120,27 @@ def test_a_crash_after_fresh_mail_loses_nothing_and_records_nothing_twice(
         fresh_watcher.imap.close()
         again.preparer.close()
         again.db.dispose()
+
+
+def test_a_stop_between_batches_ends_the_pass_and_the_next_one_resumes(
+    setup: Setup, worker: Worker
+) -> None:
+    """SIGTERM, or the mailbox's lease gone to another worker: the batch in hand is
+    recorded, the rest of the backlog is left in the mailbox for the next pass."""
+    [watcher] = worker.watchers
+    real = watcher._record
+    calls = 0
+
+    def stopping(*args: object) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            watcher.stop.set()
+        return real(*args)  # type: ignore[arg-type]
+
+    watcher._record = stopping  # type: ignore[method-assign,assignment]
+    assert watcher.sync_once() == 20  # two batches of 10
+    assert len(_recorded(worker)) == 20
+    watcher.stop.clear()
+    assert watcher.sync_once() == BACKLOG - 20
+    assert sorted(uid for uid, _ in _recorded(worker)) == list(range(1, BACKLOG + 1))

@@ -158,7 +158,11 @@ class MailboxWatcher:
                 batch = waiting.popleft()
                 mark = self._record(state.uidvalidity, batch, mark)
                 done += len(batch.raws) + self._fresh_first(state.uidvalidity)
-        while waiting:
+                if self.stop.is_set():
+                    # SIGTERM, or the lease went to another worker: the batch in hand is
+                    # recorded; those prepared ahead are left for the next pass (or owner).
+                    return done
+        while waiting and not self.stop.is_set():
             batch = waiting.popleft()
             mark = self._record(state.uidvalidity, batch, mark)
             done += len(batch.raws) + self._fresh_first(state.uidvalidity)
