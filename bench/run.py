@@ -24,6 +24,7 @@ from types import FrameType
 
 from bench.classifier_figures import classifier_figures
 from bench.corpus import Corpus
+from bench.fresh import measure_fresh
 from bench.ingest import REPO, cold_raw_seconds, raw_limit, run_backlog
 from bench.latency import measure_latency
 from bench.mailboxes import measure_mailboxes
@@ -93,6 +94,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=200,
         help="mailboxes watched by one daemon in the many-mailboxes run (default 200, 0 skips)",
+    )
+    parser.add_argument(
+        "--fresh-backlog",
+        type=int,
+        default=10_000,
+        help="backlog during which new complaints arrive (default 10000, 0 skips)",
+    )
+    parser.add_argument(
+        "--plain-mail",
+        action="store_true",
+        help="seed backlogs with the older, mostly plain-text corpus instead of mail as "
+        "Outlook sends it (multipart/alternative, Word's HTML, signature, disclaimer)",
     )
     parser.add_argument(
         "--no-workers",
@@ -181,7 +194,8 @@ def run_backlogs(suite: Suite, stack: Stack, args: argparse.Namespace, work: Pat
     for index, (size, database, mode) in enumerate(_plan(args, postgres), start=1):
         label = f"{index}_{size}_{database}_{mode}"
         mailbox = stack.new_mailbox()
-        seeded = seed(mailbox, (m.raw for m in Corpus(seed=args.seed).take(size)))
+        corpus = Corpus(seed=args.seed, realistic=not args.plain_mail)
+        seeded = seed(mailbox, (m.raw for m in corpus.take(size)))
         if size not in suite.corpus:
             suite.corpus[size] = CorpusFigures(
                 seeded.messages, seeded.bytes // max(seeded.messages, 1), round(seeded.rate, 1)
@@ -263,6 +277,26 @@ def run_mailboxes(suite: Suite, stack: Stack, args: argparse.Namespace, work: Pa
     print(f"mailboxes: p50 {result.p50} s, p99 {result.p99} s, peak {result.peak_rss_mb} MB")
 
 
+def run_fresh(suite: Suite, stack: Stack, args: argparse.Namespace, work: Path) -> None:
+    size = args.fresh_backlog
+    print(f"fresh: new complaints every 3 s during a {size:,}-message backlog ...", flush=True)
+    with (
+        stack.sink(args.sink) as sink,
+        _database("sqlite", work / "fresh", "fresh", args.keep_work) as url,
+    ):
+        result = measure_fresh(
+            stack.new_mailbox(),
+            sink,
+            db_url=url,
+            database="sqlite",
+            workdir=work / "fresh",
+            backlog=size,
+            realistic=not args.plain_mail,
+        )
+    suite.fresh.append(result)
+    print(f"fresh: {result.acknowledged}/{result.fresh} acknowledged, max {result.max} s")
+
+
 def run_workers(suite: Suite, stack: Stack, args: argparse.Namespace, work: Path) -> None:
     why = "--no-postgres" if args.no_postgres else postgres_available()
     if why is not None:
@@ -302,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
                     run_latency(suite, stack, args, work)
                 if args.mailboxes:
                     run_mailboxes(suite, stack, args, work)
+                if args.fresh_backlog:
+                    run_fresh(suite, stack, args, work)
                 if not args.no_workers:
                     run_workers(suite, stack, args, work)
             if not args.no_classifier:
