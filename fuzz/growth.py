@@ -7,6 +7,7 @@ machine) and returns the ratio: about 10 when linear, about 100 when quadratic.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable
 
@@ -37,9 +38,11 @@ KNOWN: dict[str, Callable[[int], m.Mutation]] = {
 
 
 def cpu_seconds(harness: Harness, raw: bytes, repeats: int = 3) -> float:
-    """The least CPU time of `repeats` runs of `raw` through the harness."""
+    """The least CPU time of `repeats` runs of `raw` through the harness, each after a full
+    collection (so that one run does not pay for the garbage of the one before)."""
     times = []
     for _ in range(repeats):
+        gc.collect()
         started = time.process_time()
         harness.process(raw)
         times.append(time.process_time() - started)
