@@ -99,11 +99,10 @@ def claim_due(session: Session, now: datetime, limit: int, worker: str = "") -> 
     """Move up to `limit` due pending rows to `claimed` by `worker` and return them (commit
     follows). Nothing is on the wire yet: `start_sending` comes next.
 
-    The newest due rows are claimed first, so an acknowledgement of fresh mail is not
-    queued behind the thousands a backlog has just produced (the daemon records fresh mail
-    ahead of a backlog too: daemon/mailbox/watcher.py); the batch itself goes out oldest
-    first, so that one case's mail queued together keeps its order. Everything due still
-    goes out in the same pass: newest first only orders it.
+    Rows answering fresh mail (priority 1: `prioritise`) are claimed first, so an
+    acknowledgement of a new complaint is not queued behind the thousands a backlog has
+    just produced; otherwise, and within a priority, oldest first, so one case's mail keeps
+    its order. Everything due still goes out in the same pass: priority only orders it.
 
     One statement: UPDATE ... WHERE id IN (the chosen due ids) RETURNING the rows. On
     PostgreSQL the ids are picked FOR UPDATE SKIP LOCKED, so workers sharing the outbox
@@ -113,7 +112,7 @@ def claim_due(session: Session, now: datetime, limit: int, worker: str = "") -> 
     due = (
         select(Outbox.id)
         .where(Outbox.status == "pending", Outbox.not_before <= now)
-        .order_by(Outbox.id.desc())
+        .order_by(Outbox.priority.desc(), Outbox.id)
         .limit(limit)
     )
     if session.bind is not None and session.bind.dialect.name == "postgresql":
@@ -134,6 +133,21 @@ def claim_due(session: Session, now: datetime, limit: int, worker: str = "") -> 
     ).all()
     # RETURNING gives no order: deliver oldest first.
     return sorted((Delivery(*row) for row in claimed), key=lambda d: d.id)
+
+
+def prioritise(session: Session, mailbox: str, references: Sequence[str]) -> int:
+    """Put the pending mail of these cases ahead of the rest (the daemon records fresh
+    mail ahead of a backlog: daemon/mailbox/watcher.py). Returns the rows moved up."""
+    if not references:
+        return 0
+    cases = select(Case.id).where(Case.mailbox == mailbox, Case.reference.in_(references))
+    moved = session.execute(
+        update(Outbox)
+        .where(Outbox.status == "pending", Outbox.case_id.in_(cases.scalar_subquery()))
+        .values(priority=1)
+        .execution_options(synchronize_session=False)
+    )
+    return int(moved.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def start_sending(session: Session, ids: Sequence[int], worker: str = "") -> set[int]:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Text,
     TypeDecorator,
@@ -222,6 +223,8 @@ class Outbox(Base):
     sent_copy: Mapped[str] = mapped_column(String(8), default="none")
     # The worker sending it (host:pid:start), while `sending`.
     claimed_by: Mapped[str | None] = mapped_column(String(120))
+    # 1: answers mail that arrived during a backlog; claimed ahead of the backlog's own.
+    priority: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
 
 
 Index("ix_outbox_sent_copy", Outbox.mailbox, Outbox.sent_copy)
@@ -232,6 +235,8 @@ Index("ix_message_thread", Message.mailbox, Message.message_id)
 Index("ix_outbox_rate", Outbox.mailbox, Outbox.recipient, Outbox.created_at)
 # The outbox sender looks for due pending rows all the time.
 Index("ix_outbox_due", Outbox.status, Outbox.not_before)
+# What the sender claims: priority first, then oldest first.
+Index("ix_outbox_claim", Outbox.status, Outbox.priority, Outbox.id)
 
 
 class CaseEvent(Base):

@@ -8,6 +8,7 @@ Against the real Dovecot, with the watcher in-process so the moment of arrival i
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -16,7 +17,7 @@ from classifiers.baseline import KeywordBaseline
 from daemon.mailbox import watcher as watcher_module
 from daemon.mailbox.watcher import MailboxWatcher
 from daemon.service.worker import Worker
-from models import cases
+from models import cases, outbox
 from models.schema import Message
 from tests.conftest import Setup, make_mail
 
@@ -81,6 +82,10 @@ def test_a_complaint_arriving_during_a_backlog_is_recorded_before_the_rest(
         assert cases.last_uid(session, "main", state.uidvalidity) == BACKLOG
         backlog = cases.keyword_backlog(session, "main", state.uidvalidity)
     assert (backlog.mark, backlog.last_uid, backlog.pending) == (BACKLOG, BACKLOG, [])
+    # Its acknowledgement goes out ahead of the backlog's, though queued after most of them.
+    with worker.db.transaction() as session:
+        [first] = outbox.claim_due(session, datetime.now(UTC), 1)
+    assert first.recipient == "fresh@example.net"
 
 
 def test_a_crash_after_fresh_mail_loses_nothing_and_records_nothing_twice(

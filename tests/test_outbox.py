@@ -199,10 +199,10 @@ def test_a_starting_worker_leaves_a_live_workers_sends_alone(tmp_path: Path) -> 
         stale_id: "other-host:4242:1",  # another host, silent for 5 minutes
     }
     with db.transaction() as session:
-        for row_id in sorted(claims, reverse=True):  # claim_due takes the newest first
-            [delivery] = outbox.claim_due(session, NOW, 1, claims[row_id])
+        for row_id, worker in claims.items():  # claim_due takes the oldest: the ids in order
+            [delivery] = outbox.claim_due(session, NOW, 1, worker)
             assert delivery.id == row_id
-            outbox.start_sending(session, [delivery.id], claims[row_id])
+            outbox.start_sending(session, [delivery.id], worker)
         outbox.beat(session, claims[live_id], NOW)
         outbox.beat(session, claims[stale_id], NOW - timedelta(minutes=5))
     sender, _ = _sender(db, free_port(), SettableClock(NOW))

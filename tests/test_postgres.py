@@ -89,9 +89,8 @@ def test_refreshed_statistics_let_the_batch_lookups_use_their_index(pg_url: str)
     db.dispose()
 
 
-def test_workers_claim_disjoint_outbox_rows_newest_first(pg_url: str) -> None:
-    """Two workers claiming at once: SKIP LOCKED gives each its own rows, none twice; the
-    newest due rows first (fresh mail is not queued behind a backlog), each batch in order."""
+def test_workers_claim_disjoint_outbox_rows_oldest_first(pg_url: str) -> None:
+    """Two workers claiming at once: SKIP LOCKED gives each its own rows, none twice."""
     from datetime import UTC, datetime
 
     from models import outbox
@@ -112,8 +111,8 @@ def test_workers_claim_disjoint_outbox_rows_newest_first(pg_url: str) -> None:
         mine = outbox.claim_due(first, now, 3)
         with db.transaction() as second:  # while the first still holds its row locks
             theirs = outbox.claim_due(second, now, 3)
-    assert [d.recipient for d in mine] == [f"person{n}@example.net" for n in (2, 3, 4)]
-    assert [d.recipient for d in theirs] == ["person0@example.net", "person1@example.net"]
+    assert [d.recipient for d in mine] == [f"person{n}@example.net" for n in range(3)]
+    assert [d.recipient for d in theirs] == ["person3@example.net", "person4@example.net"]
     with db.reader() as session:
         assert {r.status for r in outbox.rows(session)} == {"claimed"}
     db.dispose()

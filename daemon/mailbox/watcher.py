@@ -185,6 +185,10 @@ class MailboxWatcher:
         prepared = preparer.result(batch)
         with structlog.contextvars.bound_contextvars(mailbox=self.mailbox.name):
             results = self.triage.record_batch(uidvalidity, prepared, advance=False)
+        with self.triage.db.transaction() as session:  # their mail goes out first
+            outbox.prioritise(
+                session, self.mailbox.name, [r.reference for r in results if r.reference]
+            )
         if any(r.outcome != Outcome.DUPLICATE for r in results):
             self.on_queued()
         self._add_keywords([(r.uid, r.outcome.value) for r in results])
