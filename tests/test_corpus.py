@@ -31,8 +31,9 @@ def test_every_file_parses_or_raises_parse_error() -> None:
             parse_message(path.read_bytes())
         except ParseError as exc:
             failures.append((path.name, str(exc)))
-    # Only the deliberately pathological nesting test defeats both parsers.
-    assert [name for name, _ in failures] == ["stack-overflow.txt"]
+    # Even MimeKit's stack-overflow test (a 135 KB To header of encoded words, which once
+    # defeated both parsers) is read: every header field is cut at 16 KB first.
+    assert failures == []
 
 
 def test_every_file_goes_through_triage_and_robots_get_no_reply(
@@ -63,15 +64,17 @@ def test_every_file_goes_through_triage_and_robots_get_no_reply(
             )
         )
         quarantined = list(session.scalars(select(Message).where(Message.outcome == "quarantined")))
+        overflow = [i for i, (p, _) in enumerate(catalog) if p.name == "stack-overflow.txt"]
+        kept = session.scalar(select(Message.raw).where(Message.uid == overflow[0] + 1))
     # Every message is stored except exact duplicates of one already stored.
     assert stored == len(catalog) - by_outcome[Outcome.DUPLICATE]
     for (path, category), result in zip(catalog, results, strict=True):
         if category in ROBOTS:
             assert result.uid not in acked_uids, f"{path.name} ({category}) was answered"
             assert result.outcome != Outcome.CREATED, f"{path.name} opened a case"
-    # What cannot be handled is kept byte for byte and says why.
-    assert [(m.reason or "").split(":")[0] for m in quarantined] == ["unparseable"]
-    assert quarantined[0].raw == (CORPUS / "public/mimekit/stack-overflow.txt").read_bytes()
+    assert quarantined == []
+    # What is read cut short is kept byte for byte all the same.
+    assert kept == (CORPUS / "public/mimekit/stack-overflow.txt").read_bytes()
     assert by_outcome[Outcome.CREATED] > 100
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -55,6 +56,17 @@ def test_each_seed_is_acknowledged_and_the_reply_is_valid(
     run = harness.process(raw)
     assert run.outcome == "acknowledged"
     assert run.reply is not None
+    assert run.problems == ()
+
+
+FOUND = sorted(Path(__file__).parent.joinpath("mail", "fuzz").glob("*.eml"))
+
+
+@pytest.mark.parametrize("path", FOUND, ids=[p.name for p in FOUND])
+def test_what_the_fuzz_found_is_answered_validly(harness: Harness, path: Path) -> None:
+    """Each message the long run found a fault with (tests/mail/fuzz/README.md), fixed."""
+    run = harness.process(path.read_bytes())
+    assert run.outcome == "acknowledged"
     assert run.problems == ()
 
 
