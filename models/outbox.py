@@ -128,11 +128,13 @@ def claim_due(session: Session, now: datetime, limit: int, worker: str = "") -> 
             Outbox.recipient,
             Outbox.raw,
             Outbox.attempts + 1,
+            Outbox.priority,
         )
         .execution_options(synchronize_session=False)
     ).all()
-    # RETURNING gives no order: deliver oldest first.
-    return sorted((Delivery(*row) for row in claimed), key=lambda d: d.id)
+    # RETURNING gives no order: deliver in the order chosen, priority first, then oldest.
+    ordered = sorted(claimed, key=lambda row: (-row[-1], row[0]))
+    return [Delivery(*row[:-1]) for row in ordered]
 
 
 def prioritise(session: Session, mailbox: str, references: Sequence[str]) -> int:

@@ -142,12 +142,14 @@ class OutboxSender:
         mailer: Mailer,
         now: Callable[[], datetime],
         on_sent: Callable[[Sent], None] = lambda sent: None,
-        batch: int = 256,
+        batch: int = 64,
         worker: str | None = None,
         lanes: int = 4,
     ) -> None:
         """`lanes`: rows sent at once, one per SMTP connection (the mailer's `connections`),
-        hence the most a crash can leave in doubt."""
+        hence the most a crash can leave in doubt. `batch`: rows claimed at a time; mail
+        given priority meanwhile (an acknowledgement of fresh mail during a backlog) waits
+        at most for the rest of the batch in hand, so it is kept small."""
         self._db = db
         self._mailer = mailer
         self._now = now
