@@ -194,8 +194,9 @@ class Message(Base):
 class Outbox(Base):
     """Mail Candour sends, written in the same transaction as the decision to send it.
 
-    status: pending -> sending -> sent | failed; a row found in `sending` at start-up was
-    interrupted mid-send and becomes `in_doubt` (never resent automatically).
+    status: pending -> claimed -> sending -> sent | failed. A row is `sending` only around
+    its own SMTP transaction; when its worker is gone it becomes `in_doubt` (never resent
+    automatically), and that worker's `claimed` rows go back to `pending`.
     """
 
     __tablename__ = "outbox"
