@@ -150,3 +150,19 @@ def test_a_stop_between_batches_ends_the_pass_and_the_next_one_resumes(
     watcher.stop.clear()
     assert watcher.sync_once() == BACKLOG - 20
     assert sorted(uid for uid, _ in _recorded(worker)) == list(range(1, BACKLOG + 1))
+
+
+def test_live_mail_goes_out_ahead_of_a_backlogs_acknowledgements(
+    setup: Setup, worker: Worker
+) -> None:
+    """The backlog is recorded but its acknowledgements are still going out when a new
+    complaint arrives: its acknowledgement is claimed first."""
+    [watcher] = worker.watchers
+    assert watcher.sync_once() == BACKLOG  # a backlog: nothing given priority
+    setup.append(make_mail(sender="live@example.net", subject="Just now")[0])
+    watcher.imap.client.noop()  # what IDLE would have told the daemon
+    assert watcher.sync_once() == 1  # a pass of one message: live mail
+    with worker.db.transaction() as session:
+        batch = outbox.claim_due(session, datetime.now(UTC), 64)
+    assert len(batch) > 1
+    assert batch[0].recipient == "live@example.net"

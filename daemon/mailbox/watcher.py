@@ -67,6 +67,7 @@ class MailboxWatcher:
         self._backoff = wait_exponential_jitter(initial=1, max=120, jitter=1)
         self._analyze_at = ANALYZE_FIRST_AT
         self._fresh_after, self._fresh_checked = 0, 0.0  # see _fresh_first
+        self._live = False  # see _queued
         # The loop's last sign of life (monotonic), for the systemd watchdog
         # (daemon.service.notify): beaten while working, idling and backing off.
         self.beat_at = time.monotonic()
@@ -141,6 +142,7 @@ class MailboxWatcher:
         if not uids:
             return 0
         self._fresh_after, self._fresh_checked = uids[-1], time.monotonic()
+        self._live = len(uids) < FIRST_BATCH  # a few new messages, not a backlog
         preparer = self.triage.preparer
         waiting: deque[Batch] = deque()
         done, mark = 0, after  # the keywords are set up to `mark`
@@ -185,12 +187,7 @@ class MailboxWatcher:
         prepared = preparer.result(batch)
         with structlog.contextvars.bound_contextvars(mailbox=self.mailbox.name):
             results = self.triage.record_batch(uidvalidity, prepared, advance=False)
-        with self.triage.db.transaction() as session:  # their mail goes out first
-            outbox.prioritise(
-                session, self.mailbox.name, [r.reference for r in results if r.reference]
-            )
-        if any(r.outcome != Outcome.DUPLICATE for r in results):
-            self.on_queued()
+        self._queued(results, first=True)
         self._add_keywords([(r.uid, r.outcome.value) for r in results])
         self._count(results)
         log.info("backlog.fresh_first", mailbox=self.mailbox.name, count=len(results))
@@ -203,12 +200,24 @@ class MailboxWatcher:
         self.beat()
         with structlog.contextvars.bound_contextvars(mailbox=self.mailbox.name):
             results = self.triage.record_batch(uidvalidity, prepared)
-        if any(r.outcome != Outcome.DUPLICATE for r in results):
-            self.on_queued()  # acknowledgements, staff copies, relays: deliver them now
+        self._queued(results, first=self._live)
         through = max(raw.uid for raw in batch.raws)
         self._set_keywords(uidvalidity, [(r.uid, r.outcome.value) for r in results], after, through)
         self._count(results)
         return through
+
+    def _queued(self, results: list[Result], first: bool) -> None:
+        """Wake the outbox for what recording queued (acknowledgements, staff copies,
+        relays); with `first`, that mail goes out ahead of a backlog's: fresh mail found
+        during a backlog, and live mail (a pass of a few messages) while the outbox still
+        works off a backlog's acknowledgements."""
+        if not any(r.outcome != Outcome.DUPLICATE for r in results):
+            return
+        if first:
+            references = [r.reference for r in results if r.reference]
+            with self.triage.db.transaction() as session:
+                outbox.prioritise(session, self.mailbox.name, references)
+        self.on_queued()
 
     def _count(self, results: list[Result]) -> None:
         self.observer.recorded(self.mailbox.name, results)
