@@ -224,7 +224,6 @@ class Outbox(Base):
     sent_copy: Mapped[str] = mapped_column(String(8), default="none")
     # The worker sending it (host:pid:start), while `sending`.
     claimed_by: Mapped[str | None] = mapped_column(String(120))
-    # 1: answers mail that arrived during a backlog; claimed ahead of the backlog's own.
     priority: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
 
 
@@ -356,6 +355,17 @@ class Worker(Base):
 
     id: Mapped[str] = mapped_column(String(120), primary_key=True)
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class MailboxSync(Base):
+    """When its watcher last saw a mailbox through, and how much was waiting then."""
+
+    __tablename__ = "mailbox_sync"
+
+    mailbox: Mapped[str] = mapped_column(String(120), primary_key=True)
+    synced_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    backlog: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str] = mapped_column(String(120), default="")
 
 
 class MailboxLease(Base):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models.cases import OPEN_STATUSES
-from models.schema import Case, Message, Outbox, Worker
+from models.schema import Case, MailboxSync, Message, Outbox, Worker
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,8 @@ class MailboxStatus:
     overdue_acknowledgements: int
     overdue_stages: int
     quarantined: int
+    last_sync: datetime | None = None  # when its watcher last saw it through (MailboxSync)
+    backlog: int = 0  # new messages waiting in it then
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ def mailbox_status(session: Session, mailbox: str, now: datetime) -> MailboxStat
         .where(Message.mailbox == mailbox, Message.outcome == "quarantined")
     )
     last = select(func.max(Message.recorded_at)).where(Message.mailbox == mailbox)
+    sync = session.get(MailboxSync, mailbox)
     return MailboxStatus(
         mailbox,
         _aware(session.scalar(last)),
@@ -51,6 +55,24 @@ def mailbox_status(session: Session, mailbox: str, now: datetime) -> MailboxStat
         session.scalar(late_ack) or 0,
         session.scalar(late_stage) or 0,
         session.scalar(quarantined) or 0,
+        _aware(sync.synced_at) if sync else None,
+        sync.backlog if sync else 0,
+    )
+
+
+def note_sync(session: Session, mailbox: str, now: datetime, backlog: int, worker: str) -> None:
+    """Record that `mailbox` was seen through at `now` with `backlog` messages waiting."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    postgres = session.get_bind().dialect.name == "postgresql"
+    insert: Any = postgresql.insert if postgres else sqlite.insert
+    values = {"mailbox": mailbox, "synced_at": now, "backlog": backlog, "worker": worker}
+    statement = insert(MailboxSync).values(**values)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[MailboxSync.mailbox],
+            set_={k: v for k, v in values.items() if k != "mailbox"},
+        )
     )
 
 

@@ -17,7 +17,7 @@ from classifiers.baseline import KeywordBaseline
 from daemon.mailbox import watcher as watcher_module
 from daemon.mailbox.watcher import MailboxWatcher
 from daemon.service.worker import Worker
-from models import cases, outbox
+from models import cases, outbox, status
 from models.schema import Message
 from tests.conftest import Setup, make_mail
 
@@ -147,8 +147,13 @@ def test_a_stop_between_batches_ends_the_pass_and_the_next_one_resumes(
     watcher._record = stopping  # type: ignore[method-assign,assignment]
     assert watcher.sync_once() == 20  # two batches of 10
     assert len(_recorded(worker)) == 20
+    with worker.db.reader() as session:  # what `candour status` shows meanwhile
+        seen = status.mailbox_status(session, "main", datetime.now(UTC))
+    assert seen.backlog == BACKLOG - 20
     watcher.stop.clear()
     assert watcher.sync_once() == BACKLOG - 20
+    with worker.db.reader() as session:
+        assert status.mailbox_status(session, "main", datetime.now(UTC)).backlog == 0
     assert sorted(uid for uid, _ in _recorded(worker)) == list(range(1, BACKLOG + 1))
 
 

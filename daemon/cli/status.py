@@ -17,12 +17,15 @@ from daemon.cli.support import config_option, database, load_or_fail
 OK, WARNING, CRITICAL = 0, 1, 2
 
 
-def verdict(report: dict[str, Any], pending_minutes: float) -> tuple[int, list[str]]:
+def verdict(
+    report: dict[str, Any], pending_minutes: float, sync_minutes: float = 30.0
+) -> tuple[int, list[str]]:
     """The exit code and why, from the status report. Pure.
 
     Critical: no worker alive; mail waiting longer than `pending_minutes`; an
     acknowledgement overdue. Warning: mail in doubt or failed; messages quarantined; a
-    stage response overdue.
+    stage response overdue; a mailbox not seen through for `sync_minutes` (a watcher in
+    IDLE passes at least every idle_renew_seconds, 10 minutes by default).
     """
     critical, warning = [], []
     if not report["workers"]:
@@ -41,9 +44,21 @@ def verdict(report: dict[str, Any], pending_minutes: float) -> tuple[int, list[s
             warning.append(f"{box['name']}: {box['overdue_stages']} overdue stage responses")
         if box["quarantined"]:
             warning.append(f"{box['name']}: {box['quarantined']} quarantined messages")
+        since = box.get("sync_minutes_ago")
+        if since is None or since > sync_minutes:
+            when = f"not seen through for {since:.0f} min" if since else "never seen through"
+            warning.append(f"{box['name']}: {when} ({box.get('backlog', 0)} waiting)")
     if critical:
         return CRITICAL, critical + warning
     return (WARNING, warning) if warning else (OK, [])
+
+
+def _mailbox(box: Any, now: datetime) -> dict[str, Any]:
+    out = asdict(box)
+    for key in ("last_recorded", "last_sync"):
+        out[key] = out[key].isoformat() if out[key] else None
+    out["sync_minutes_ago"] = (now - box.last_sync).total_seconds() / 60 if box.last_sync else None
+    return out
 
 
 @click.command("status")
@@ -56,7 +71,14 @@ def verdict(report: dict[str, Any], pending_minutes: float) -> tuple[int, list[s
     show_default=True,
     help="Critical when outgoing mail has waited longer than this.",
 )
-def status(config_path: Path, as_json: bool, pending_minutes: float) -> None:
+@click.option(
+    "--sync-minutes",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Warning when a mailbox has not been seen through for longer than this.",
+)
+def status(config_path: Path, as_json: bool, pending_minutes: float, sync_minutes: float) -> None:
     """Workers alive, outbox depth, and per mailbox the last message recorded, open and
     overdue cases, quarantined messages; exit 0 OK, 1 warning, 2 critical."""
     from classifiers.store import ModelStore
@@ -79,12 +101,9 @@ def status(config_path: Path, as_json: bool, pending_minutes: float) -> None:
             "by_status": outbox.by_status,
             "oldest_pending_minutes": (now - oldest).total_seconds() / 60 if oldest else None,
         },
-        "mailboxes": [
-            {**asdict(b), "last_recorded": b.last_recorded.isoformat() if b.last_recorded else None}
-            for b in boxes
-        ],
+        "mailboxes": [_mailbox(b, now) for b in boxes],
     }
-    code, why = verdict(report, pending_minutes)
+    code, why = verdict(report, pending_minutes, sync_minutes)
     report["status"] = ("OK", "WARNING", "CRITICAL")[code]
     report["problems"] = why
     if as_json:
@@ -96,6 +115,7 @@ def status(config_path: Path, as_json: bool, pending_minutes: float) -> None:
             click.echo(
                 f"  {b.name}: last recorded {b.last_recorded or 'never'}, {b.open_cases} open, "
                 f"{b.overdue_acknowledgements} acks overdue, {b.overdue_stages} stages overdue, "
-                f"{b.quarantined} quarantined"
+                f"{b.quarantined} quarantined, seen through {b.last_sync or 'never'} "
+                f"({b.backlog} waiting then)"
             )
     sys.exit(code)

@@ -10,6 +10,8 @@ it has its keyword), and reprocessing is a no-op.
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
 from collections import deque
@@ -23,24 +25,24 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from daemon.casework.relabel import relabel_by_message_id
 from daemon.config import MailboxConfig
 from daemon.mail.values import Outcome, Result
 from daemon.mailbox.imap import ImapError, ImapPermanent, ImapSession
+from daemon.mailbox.labels import LABEL_SCAN_SECONDS, LabelFolders
 from daemon.mailbox.observe import Health, Unobserved, WatchObserver
 from daemon.triage.pipeline import Triage
 from daemon.triage.prepare import Batch
-from models import cases, outbox
+from models import cases, outbox, status
 from models.database import DatabaseError
 
 log = structlog.get_logger("candour.watcher")
 
 PERMANENT_RETRY_SECONDS = 300.0
-LABEL_SCAN_SECONDS = 60.0  # how soon a message moved into a label folder is noticed
 HEALTHY_SESSION_SECONDS = 60.0
 ANALYZE_FIRST_AT = 1000  # messages recorded before the first refresh of planner statistics
 PREPARE_AHEAD = 2
 FIRST_BATCH = 50  # batches handed to the preparer beyond the one being recorded
+HOST = f"{socket.gethostname()[:60]}:{os.getpid()}"  # who saw a mailbox through
 FRESH_CHECK_SECONDS = 1.0  # during a backlog, how often to look for mail newer than it
 
 
@@ -62,8 +64,7 @@ class MailboxWatcher:
         self.health = Health()
         self.observer: WatchObserver = Unobserved()
         self._sent_folder: str | None = None
-        self._label_folders: dict[str, str] | None = None
-        self._last_label_scan = 0.0
+        self.labels = LabelFolders()
         self._backoff = wait_exponential_jitter(initial=1, max=120, jitter=1)
         self._analyze_at = ANALYZE_FIRST_AT
         self._fresh_after, self._fresh_checked = 0, 0.0  # see _fresh_first
@@ -143,6 +144,8 @@ class MailboxWatcher:
             return 0
         self._fresh_after, self._fresh_checked = uids[-1], time.monotonic()
         self._live = len(uids) < FIRST_BATCH  # a few new messages, not a backlog
+        if not self._live:
+            self._synced(len(uids))
         preparer = self.triage.preparer
         waiting: deque[Batch] = deque()
         done, mark = 0, after  # the keywords are set up to `mark`
@@ -160,6 +163,7 @@ class MailboxWatcher:
                 batch = waiting.popleft()
                 mark = self._record(state.uidvalidity, batch, mark)
                 done += len(batch.raws) + self._fresh_first(state.uidvalidity)
+                self._synced(max(len(uids) - done, 1))
                 if self.stop.is_set():
                     # SIGTERM, or the lease went to another worker: the batch in hand is
                     # recorded; those prepared ahead are left for the next pass (or owner).
@@ -219,6 +223,14 @@ class MailboxWatcher:
                 outbox.prioritise(session, self.mailbox.name, references)
         self.on_queued()
 
+    def _synced(self, backlog: int = 0) -> None:
+        """The mailbox was seen through (`backlog` new messages still waiting): for
+        `candour status` (models.status.MailboxSync) and the metrics."""
+        with self.triage.db.transaction() as session:
+            status.note_sync(session, self.mailbox.name, self.triage.clock.now(), backlog, HOST)
+        if not backlog:
+            self.observer.synced(self.mailbox.name)
+
     def _count(self, results: list[Result]) -> None:
         self.observer.recorded(self.mailbox.name, results)
         for r in results:
@@ -248,35 +260,7 @@ class MailboxWatcher:
 
     def apply_label_folders(self) -> int:
         """Relabel cases whose message staff moved into a label folder; returns how many."""
-        from classifiers.types import LABELS
-
-        if not self.mailbox.imap.label_folders:
-            return 0
-        if self._label_folders is None:
-            self._label_folders = self.imap.label_folders(LABELS)
-        done_keyword = "$CandourLabelled"
-        changed = 0
-        try:
-            for label, folder in self._label_folders.items():
-                moved = self.imap.message_ids_in(folder, done_keyword)
-                if not moved:
-                    continue
-                with self.triage.db.transaction() as session:
-                    for message_id in moved.values():
-                        if message_id and relabel_by_message_id(
-                            session, self.triage.desk, message_id, label, self.triage.clock.now()
-                        ):
-                            changed += 1
-                self.imap.mark_in_selected(list(moved), done_keyword)
-        finally:
-            self.imap.select()
-        if changed:
-            self.on_queued()  # the new route's copy, an acknowledgement owed
-            log.info(
-                "case.relabelled", mailbox=self.mailbox.name, count=changed, source="imap-folder"
-            )
-        self._last_label_scan = time.monotonic()
-        return changed
+        return self.labels.apply(self.imap, self.triage, self.on_queued)
 
     def sync_once(self) -> int:
         """Connect if needed and do one full cycle except waiting; returns messages processed."""
@@ -296,7 +280,8 @@ class MailboxWatcher:
         processed = self.process_new()
         self.append_sent_copies()
         self.apply_label_folders()
-        self.observer.synced(self.mailbox.name)
+        if not self.stop.is_set():  # stopped mid-backlog: what is left stays recorded
+            self._synced()
         return processed
 
     # -- forever --------------------------------------------------------------------------
@@ -326,8 +311,9 @@ class MailboxWatcher:
                 self._adopt_reload()
                 self.process_new()
                 self.append_sent_copies()
-                self.observer.synced(self.mailbox.name)
-                if time.monotonic() - self._last_label_scan >= LABEL_SCAN_SECONDS:
+                if not self.stop.is_set():
+                    self._synced()
+                if self.labels.due():
                     self.apply_label_folders()
         except ImapError as exc:
             self.imap.close()
