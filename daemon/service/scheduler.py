@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from daemon.casework import retention
@@ -93,14 +94,27 @@ def desks_for(config: Config, secret: bytes | None = None) -> list[Desk]:
     ]
 
 
+def _run_jobs(db: Database, desk: Desk, now: datetime) -> dict[str, int]:
+    """Every job for one mailbox in one transaction; once more on a fresh connection when
+    the database dropped this one (a restart, a failover): the jobs are idempotent."""
+    for attempt in (1, 2):
+        try:
+            with db.transaction() as session:
+                return {job.name: job.run(session, desk, now) for job in JOBS}
+        except DBAPIError as exc:
+            if not exc.connection_invalidated or attempt == 2:
+                raise
+            log.warning("reminders.db_reconnect", mailbox=desk.mailbox.name)
+    raise AssertionError("unreachable")
+
+
 def _tick(db: Database, desks: Sequence[Desk], clock: Clock) -> int:
     """One pass of every job over every mailbox; returns how many mails were queued."""
     queued = 0
     for desk in desks:
         now = clock.now()
         try:
-            with db.transaction() as session:
-                done = {job.name: job.run(session, desk, now) for job in JOBS}
+            done = _run_jobs(db, desk, now)
         except TemplateProblem as exc:
             log.error("reminders.template_error", mailbox=desk.mailbox.name, error=str(exc))
             continue
