@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models.cases import OPEN_STATUSES
+from models.cases import AUTOMATIC_REPLY_KINDS, OPEN_STATUSES
 from models.schema import Case, MailboxSync, Message, Outbox, Worker
 
 
@@ -94,3 +95,22 @@ def _aware(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
+
+
+def case_labels(session: Session, references: Sequence[str]) -> list[tuple[str, str]]:
+    """(mailbox, label) of each of these cases (the metrics count cases opened by label)."""
+    rows = session.execute(select(Case.mailbox, Case.label).where(Case.reference.in_(references)))
+    return [(str(mailbox), str(label)) for mailbox, label in rows]
+
+
+def acknowledged_arrivals(
+    session: Session, outbox_ids: Sequence[int]
+) -> list[tuple[int, str, datetime]]:
+    """(outbox id, mailbox, when the case's message arrived) of the automatic replies among
+    these rows: what the metrics time an acknowledgement from."""
+    rows = session.execute(
+        select(Outbox.id, Outbox.mailbox, Case.received_at)
+        .join(Case, Outbox.case_id == Case.id)
+        .where(Outbox.id.in_(outbox_ids), Outbox.kind.in_(AUTOMATIC_REPLY_KINDS))
+    )
+    return [(int(i), str(m), received) for i, m, received in rows]

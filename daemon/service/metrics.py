@@ -18,21 +18,19 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from classifiers.store import ModelStore
 from daemon.config import MetricsConfig, split_listen
 from daemon.mail.values import Outcome, Result
 from models import status
-from models.cases import AUTOMATIC_REPLY_KINDS
 from models.database import Database
-from models.schema import Case, Outbox
 from replies.deliver import Sent, is_gone
 
 # What happened to a message, as the metrics name it (Outcome's values are the log's).
@@ -49,6 +47,7 @@ OUTBOX_STATUSES = ("pending", "sending", "sent", "failed", "in_doubt")
 ACK_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 900, 1800, 3600, 4 * 3600, 24 * 3600)
 # Remembered for the next scrape; beyond this (nobody scrapes) the oldest are forgotten.
 PENDING_LIMIT = 50_000
+T = TypeVar("T")
 CHUNK = 500  # ids per IN (...) query
 WORKER_SEEN_WITHIN = timedelta(minutes=2)  # as `candour status` counts workers alive
 
@@ -64,7 +63,7 @@ def ack_latency(received_at: datetime, accepted_at: datetime) -> float:
     return max(0.0, (accepted_at - received_at).total_seconds())
 
 
-def _chunks(items: Sequence[object]) -> Iterator[list[object]]:
+def _chunks(items: Sequence[T]) -> Iterator[list[T]]:
     for start in range(0, len(items), CHUNK):
         yield list(items[start : start + CHUNK])
 
@@ -202,17 +201,11 @@ class _DatabaseCollector(Collector):
         """Count the cases opened and time the acknowledgements sent since the last scrape."""
         opened = [self.opened.popleft() for _ in range(len(self.opened))]
         for refs in _chunks(opened):
-            labels = select(Case.mailbox, Case.label).where(Case.reference.in_(refs))
-            for mailbox, label in session.execute(labels):
+            for mailbox, label in status.case_labels(session, refs):
                 self.cases.labels(mailbox, label).inc()
         sent = dict(self.sent.popleft() for _ in range(len(self.sent)))
         for ids in _chunks(list(sent)):
-            arrivals = (
-                select(Outbox.id, Outbox.mailbox, Case.received_at)
-                .join(Case, Outbox.case_id == Case.id)
-                .where(Outbox.id.in_(ids), Outbox.kind.in_(AUTOMATIC_REPLY_KINDS))
-            )
-            for row_id, mailbox, received_at in session.execute(arrivals):
+            for row_id, mailbox, received_at in status.acknowledged_arrivals(session, ids):
                 self.ack_seconds.labels(mailbox).observe(ack_latency(received_at, sent[row_id]))
 
     def _read(self, session: Session) -> list[Metric]:
