@@ -30,7 +30,7 @@ class SmtpConfig(BaseModel):
     port: int = Field(default=587, ge=1, le=65535)
     security: Literal["none", "starttls", "tls"] = "starttls"
     timeout: float = Field(default=30.0, gt=0)
-    connections: int = Field(default=4, ge=1, le=32)
+    connections: int = Field(default=8, ge=1, le=32)
     username: str | None = None
 
 
