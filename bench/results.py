@@ -24,6 +24,7 @@ from bench.ingest import BacklogRun, RawLimit
 from bench.latency import LatencyResult
 from bench.mailboxes import MailboxesResult
 from bench.profiling import ProfileResult
+from bench.workers import TAKEOVER_LIMIT, WorkersResult
 
 INGEST_TARGET = 0.5  # of the raw fetch+parse rate
 P50_TARGET, P99_TARGET = 1.0, 3.0  # seconds
@@ -53,6 +54,7 @@ class Suite:
     latency: list[LatencyResult] = field(default_factory=list)
     mailboxes: list[MailboxesResult] = field(default_factory=list)
     fresh: list[FreshResult] = field(default_factory=list)
+    workers: list[WorkersResult] = field(default_factory=list)
     classifier: dict[str, Any] | None = None
     profile: ProfileResult | None = None
     notes: list[str] = field(default_factory=list)
@@ -132,6 +134,22 @@ def _fresh_targets(suite: Suite) -> list[tuple[str, str, str]]:
     return rows
 
 
+def _workers_targets(suite: Suite) -> list[tuple[str, str, str]]:
+    rows = []
+    for workers in suite.workers:
+        figure = (
+            f"lost {workers.lost}, acked twice {workers.acknowledged_twice}, sent twice "
+            f"{workers.sent_twice}, in doubt {workers.in_doubt}; takeover max "
+            f"{workers.max_takeover} s"
+        )
+        target = (
+            f"{workers.workers} workers on PostgreSQL, {workers.kills} kill -9s: nothing lost "
+            f"or doubled, takeover <= {TAKEOVER_LIMIT:g} s"
+        )
+        rows.append((target, figure, _verdict(workers.ok)))
+    return rows
+
+
 def targets(suite: Suite) -> list[tuple[str, str, str]]:
     """(target, figure, PASS | MISS | n/a) rows."""
     rows: list[tuple[str, str, str]] = []
@@ -144,6 +162,7 @@ def targets(suite: Suite) -> list[tuple[str, str, str]]:
             )
     rows += _mailboxes_targets(suite)
     rows += _fresh_targets(suite)
+    rows += _workers_targets(suite)
     for run in suite.backlog:
         if run.mode not in ("run", "burst"):
             continue

@@ -305,9 +305,8 @@ def run_workers(suite: Suite, stack: Stack, args: argparse.Namespace, work: Path
     print("workers: 3 workers on PostgreSQL, 3,000 messages, 10 kill -9s ...", flush=True)
     with stack.sink(args.sink) as sink:
         result = measure_workers(stack, sink, workdir=work / "workers")
-    figures = render_workers(result)
-    suite.notes.extend(figures.splitlines())
-    print(figures)
+    suite.workers.append(result)
+    print(render_workers(result))
 
 
 def main(argv: list[str] | None = None) -> int:
