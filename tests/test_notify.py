@@ -77,6 +77,8 @@ def test_status_text_is_one_line_with_the_figures() -> None:
         "1 mailbox watched, 0 connected; 12 messages recorded since start; outbox unknown; "
         "reload refused: bad file"
     )
+    busy = status_text(Snapshot(1, ("main",), 200, 40, backlog=9800))
+    assert busy.endswith("outbox 40 waiting; backlog 9800 waiting")
 
 
 def _config(

@@ -17,6 +17,7 @@ class Health:
     last_error: str | None = None
     needs_human: bool = False
     processed: int = 0
+    backlog: int = 0  # new messages still waiting, while a pass works through them
     outcomes: dict[str, int] = field(default_factory=dict)
 
 

@@ -226,6 +226,7 @@ class MailboxWatcher:
     def _synced(self, backlog: int = 0) -> None:
         """The mailbox was seen through (`backlog` new messages still waiting): for
         `candour status` (models.status.MailboxSync) and the metrics."""
+        self.health.backlog = backlog
         with self.triage.db.transaction() as session:
             status.note_sync(session, self.mailbox.name, self.triage.clock.now(), backlog, HOST)
         if not backlog:

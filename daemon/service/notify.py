@@ -87,6 +87,7 @@ class Snapshot:
     recorded: int  # messages recorded since this process started
     outbox_waiting: int | None  # None when the database could not be asked
     note: str = ""  # e.g. "reloaded", "reload refused: ..."
+    backlog: int = 0  # new messages still waiting in the mailboxes being worked through
 
 
 def status_text(snapshot: Snapshot) -> str:
@@ -98,6 +99,8 @@ def status_text(snapshot: Snapshot) -> str:
         f"{'s' if snapshot.recorded != 1 else ''} recorded since start; outbox "
         + ("unknown" if snapshot.outbox_waiting is None else f"{snapshot.outbox_waiting} waiting")
     )
+    if snapshot.backlog:
+        text += f"; backlog {snapshot.backlog} waiting"
     if snapshot.note:
         text += f"; {snapshot.note}"
     return " ".join(text.split())  # one line: a newline would end the STATUS= field
@@ -237,6 +240,7 @@ class Supervisor:
             recorded=sum(w.health.processed for w in self.watchers),
             outbox_waiting=outbox_waiting,
             note=self.note,
+            backlog=sum(w.health.backlog for w in self.watchers),
         )
 
     async def tick(self, outbox_waiting: Callable[[], int | None]) -> None:
