@@ -7,15 +7,18 @@ or none of it.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
+import structlog
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 if TYPE_CHECKING:
@@ -31,6 +34,28 @@ MIGRATION_LOCK = 0x43414E44  # "CAND": the advisory lock migrations hold on Post
 
 class DatabaseError(Exception):
     """The database cannot be reached or its schema is not what this version needs."""
+
+
+T = TypeVar("T")
+RECONNECT_ATTEMPTS = 3
+
+
+def reconnecting(work: Callable[[], T], event: str, **fields: Any) -> T:
+    """Run `work` (one idempotent transaction), again on a fresh connection when the
+    database dropped the one in use (a restart, a failover, pg_terminate_backend); each
+    retry is logged as `event` with `fields`. Other errors, and a third drop, are raised."""
+    for attempt in range(1, RECONNECT_ATTEMPTS + 1):
+        try:
+            return work()
+        except DBAPIError as exc:
+            if not exc.connection_invalidated or attempt == RECONNECT_ATTEMPTS:
+                raise
+            structlog.get_logger("candour.database").warning(event, attempt=attempt, **fields)
+            # A pause for a restarting server; a sleep across a wall-clock change can fail
+            # (EINVAL under libfaketime, which the fault suite uses): then go on at once.
+            with contextlib.suppress(OSError):
+                time.sleep(0.2 * attempt)
+    raise AssertionError("unreachable")
 
 
 def private_dir(path: Path) -> None:

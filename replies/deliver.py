@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 import time
@@ -14,14 +13,14 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 import structlog
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from models import outbox
-from models.database import Database
+from models.database import Database, reconnecting
 from replies.smtp import Mailer, SendResult
 
 log = structlog.get_logger("candour.outbox")
+T = TypeVar("T")
 
 # A worker unseen for this long is gone: its rows in `sending` are called in doubt. Its
 # outbox loop beats at least every `idle_seconds` (30 s) and after every batch.
@@ -62,26 +61,10 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=_RETRY_DELAYS[min(attempts, len(_RETRY_DELAYS)) - 1])
 
 
-T = TypeVar("T")
-_WRITE_ATTEMPTS = 3  # a dropped database connection is retried on a fresh one
-
-
 def _reconnecting(work: Callable[[], T]) -> T:
-    """Run `work` (one transaction), again on a fresh connection when the database dropped
-    this one (a restart, pg_terminate_backend); the outbox's transactions are idempotent
-    (a claim repeated after an unseen commit only leaves rows that recover() releases)."""
-    for attempt in range(_WRITE_ATTEMPTS):
-        try:
-            return work()
-        except DBAPIError as exc:
-            if not exc.connection_invalidated or attempt + 1 == _WRITE_ATTEMPTS:
-                raise
-            log.warning("outbox.db_reconnect", attempt=attempt + 1)
-            # A pause for a restarting server; a sleep across a wall-clock change can fail
-            # (EINVAL under libfaketime, which the fault suite uses): then go on at once.
-            with contextlib.suppress(OSError):
-                time.sleep(0.2 * (attempt + 1))
-    raise AssertionError("unreachable")
+    """The outbox's transactions are idempotent (a claim repeated after an unseen commit
+    only leaves rows that recover() releases): retried when the connection drops."""
+    return reconnecting(work, "outbox.db_reconnect")
 
 
 @dataclass(frozen=True)

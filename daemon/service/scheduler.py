@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from daemon.casework import retention
@@ -28,7 +27,7 @@ from daemon.clock import Clock
 from daemon.config import Config
 from daemon.reports import board
 from daemon.service.secrets import reply_secret
-from models.database import Database
+from models.database import Database, reconnecting
 from models.lifecycle import close_unopposed_referrals, record_late_acknowledgements
 from replies.templates import TemplateProblem, Templates
 
@@ -95,17 +94,14 @@ def desks_for(config: Config, secret: bytes | None = None) -> list[Desk]:
 
 
 def _run_jobs(db: Database, desk: Desk, now: datetime) -> dict[str, int]:
-    """Every job for one mailbox in one transaction; once more on a fresh connection when
-    the database dropped this one (a restart, a failover): the jobs are idempotent."""
-    for attempt in (1, 2):
-        try:
-            with db.transaction() as session:
-                return {job.name: job.run(session, desk, now) for job in JOBS}
-        except DBAPIError as exc:
-            if not exc.connection_invalidated or attempt == 2:
-                raise
-            log.warning("reminders.db_reconnect", mailbox=desk.mailbox.name)
-    raise AssertionError("unreachable")
+    """Every job for one mailbox in one transaction, again on a fresh connection when the
+    database dropped this one (the jobs are idempotent)."""
+
+    def run() -> dict[str, int]:
+        with db.transaction() as session:
+            return {job.name: job.run(session, desk, now) for job in JOBS}
+
+    return reconnecting(run, "reminders.db_reconnect", mailbox=desk.mailbox.name)
 
 
 def _tick(db: Database, desks: Sequence[Desk], clock: Clock) -> int:
