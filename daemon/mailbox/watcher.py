@@ -68,7 +68,6 @@ class MailboxWatcher:
         self._backoff = wait_exponential_jitter(initial=1, max=120, jitter=1)
         self._analyze_at = ANALYZE_FIRST_AT
         self._fresh_after, self._fresh_checked = 0, 0.0  # see _fresh_first
-        self._live = False  # see _queued
         # The loop's last sign of life (monotonic), for the systemd watchdog
         # (daemon.service.notify): beaten while working, idling and backing off.
         self.beat_at = time.monotonic()
@@ -143,8 +142,8 @@ class MailboxWatcher:
         if not uids:
             return 0
         self._fresh_after, self._fresh_checked = uids[-1], time.monotonic()
-        self._live = len(uids) < FIRST_BATCH  # a few new messages, not a backlog
-        if not self._live:
+        live = len(uids) < FIRST_BATCH  # a few new messages, not a backlog
+        if not live:
             self._synced(len(uids))
         preparer = self.triage.preparer
         waiting: deque[Batch] = deque()
@@ -161,7 +160,7 @@ class MailboxWatcher:
             waiting.append(preparer.submit(raws, self.mailbox.own_addresses))
             if len(waiting) > PREPARE_AHEAD:
                 batch = waiting.popleft()
-                mark = self._record(state.uidvalidity, batch, mark)
+                mark = self._record(state.uidvalidity, batch, mark, live)
                 done += len(batch.raws) + self._fresh_first(state.uidvalidity)
                 self._synced(max(len(uids) - done, 1))
                 if self.stop.is_set():
@@ -170,7 +169,7 @@ class MailboxWatcher:
                     return done
         while waiting and not self.stop.is_set():
             batch = waiting.popleft()
-            mark = self._record(state.uidvalidity, batch, mark)
+            mark = self._record(state.uidvalidity, batch, mark, live)
             done += len(batch.raws) + self._fresh_first(state.uidvalidity)
         return done
 
@@ -197,14 +196,14 @@ class MailboxWatcher:
         log.info("backlog.fresh_first", mailbox=self.mailbox.name, count=len(results))
         return len(results)
 
-    def _record(self, uidvalidity: int, batch: Batch, after: int) -> int:
+    def _record(self, uidvalidity: int, batch: Batch, after: int, first: bool) -> int:
         """Record a prepared batch (its UIDs all above `after`), then wake the outbox and
         set the IMAP keywords. Returns the batch's highest UID."""
         prepared = self.triage.preparer.result(batch)
         self.beat()
         with structlog.contextvars.bound_contextvars(mailbox=self.mailbox.name):
             results = self.triage.record_batch(uidvalidity, prepared)
-        self._queued(results, first=self._live)
+        self._queued(results, first=first)
         through = max(raw.uid for raw in batch.raws)
         self._set_keywords(uidvalidity, [(r.uid, r.outcome.value) for r in results], after, through)
         self._count(results)
