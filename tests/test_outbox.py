@@ -289,6 +289,20 @@ def _queue_mails(db: Database, n: int) -> None:
             )
 
 
+async def _deliver_to(handler: Stalling, db: Database) -> int:
+    """Deliver what is due to an SMTP server run by `handler`; returns the rows claimed."""
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        sender, mailer = _sender(db, port, SettableClock(NOW))
+        claimed = await sender.deliver_due()
+        await mailer.close()
+    finally:
+        controller.stop()
+    return claimed
+
+
 async def _kill_mid_batch(tmp_path: Path, lanes: int, stall_at: int) -> tuple[Database, Stalling]:
     """A worker sending a batch of 40 is killed -9 while the server sits on a DATA."""
     db = _db(tmp_path)
@@ -339,15 +353,7 @@ async def test_a_kill_mid_batch_leaves_one_in_doubt_per_connection(
     assert "sending" not in after_recovery.values()
 
     handler = Stalling(None)
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        sender, mailer = _sender(db, port, SettableClock(NOW))
-        await sender.deliver_due()
-        await mailer.close()
-    finally:
-        controller.stop()
+    await _deliver_to(handler, db)
     with db.reader() as session:
         final = {r.message_id: r.status for r in outbox.rows(session)}
     assert {m for m, s in final.items() if s == "in_doubt"} == in_flight
@@ -374,15 +380,7 @@ async def test_the_servers_reply_is_kept_as_proof_of_delivery(tmp_path: Path) ->
             raw=b"Message-ID: <a@example.org>\r\n\r\nhi\r\n",
         )
     handler = Stalling(None)
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        sender, mailer = _sender(db, port, SettableClock(NOW))
-        await sender.deliver_due()
-        await mailer.close()
-    finally:
-        controller.stop()
+    await _deliver_to(handler, db)
     with db.reader() as session:
         details = list(session.scalars(select(CaseEvent.detail)))
     assert "outbox 1: 250 2.0.0 Ok: queued as Q1" in details
@@ -408,15 +406,7 @@ async def test_a_database_connection_dropped_mid_batch_is_retried(pg_url: str) -
             dropped.append(terminate_backends(pg_url.rsplit("/", 1)[1]))
 
     event.listen(db.engine, "before_cursor_execute", drop_once)
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        sender, mailer = _sender(db, port, SettableClock(NOW))
-        assert await sender.deliver_due() == 6
-        await mailer.close()
-    finally:
-        controller.stop()
+    assert await _deliver_to(handler, db) == 6
     assert dropped[0] >= 1
     assert sorted(handler.message_ids) == sorted(f"m{i}@example.org" for i in range(6))
     assert _status(db) == [("sent", 1)] * 6
