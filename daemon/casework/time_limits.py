@@ -14,6 +14,7 @@ import re
 from datetime import date, datetime
 
 _YEAR = re.compile(r"\b(19\d\d|20\d\d)\b")
+_ISO_TAIL = re.compile(r"-[01]\d-[0-3]\d\b")
 _SETTINGS = {
     "PREFER_DATES_FROM": "past",
     "DATE_ORDER": "DMY",
@@ -31,17 +32,27 @@ def _months_before(day: date, months: int) -> date:
 
 def _windows(text: str, latest_year: int) -> str:
     """The stretches of `text` that end in a year no later than `latest_year` (a date names
-    its year last: "3 March 2025", "March 3, 2025", "03/03/2025"), one per line."""
+    its year last: "3 March 2025", "March 3, 2025", "03/03/2025"; an ISO date, "2025-03-03",
+    is taken whole), one per line. A year inside a reference (_in_reference) is skipped."""
     spans: list[list[int]] = []
     for match in _YEAR.finditer(text):
-        if int(match.group(1)) > latest_year:
+        if int(match.group(1)) > latest_year or _in_reference(text, match):
             continue
         begin = max(0, match.start() - WINDOW)
+        iso = _ISO_TAIL.match(text, match.end())  # 2025-03-03 names its year first
+        end = iso.end() if iso else match.end()
         if spans and begin <= spans[-1][1]:
-            spans[-1][1] = match.end()
+            spans[-1][1] = end
         else:
-            spans.append([begin, match.end()])
+            spans.append([begin, end])
     return "\n".join(text[a:b].replace("\n", " ") for a, b in spans)
+
+
+def _in_reference(text: str, match: re.Match[str]) -> bool:
+    """Whether the year is the middle of a hyphenated token, as in a case reference
+    ("CMP-2025-00123") that complainants quote: no date is written so ("2025-03-03" and
+    "03-03-2025" have a hyphen on one side only)."""
+    return text[match.start() - 1 : match.start()] == "-" == text[match.end() : match.end() + 1]
 
 
 def latest_event(text: str, received: datetime) -> date | None:
