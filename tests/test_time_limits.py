@@ -33,3 +33,18 @@ def test_only_events_older_than_the_limit_are_stale() -> None:
     assert stale_since(date(2024, 9, 1), RECEIVED, 12) == date(2024, 9, 1)
     assert stale_since(date(2025, 9, 1), RECEIVED, 12) is None
     assert stale_since(None, RECEIVED, 12) is None
+
+
+def test_the_dates_of_quoted_correspondence_are_not_events() -> None:
+    text = (
+        "I am still waiting for an answer.\n\n"
+        "On Sat, 03 Jan 2024 08:33:54 +0000, Ann Green\n<ann@example.org> wrote:\n"
+        "> The repair was promised for 4 January 2024.\n"
+        "From: Complaints\nSent: Friday, 2 February 2024 10:01\nSubject: Your complaint\n"
+    )
+    assert latest_event(text, RECEIVED) == date(2024, 1, 4)
+
+
+def test_a_sentence_starting_on_with_a_date_is_an_event() -> None:
+    text = "On 3 March 2024 the carer did not arrive, and nobody wrote to explain."
+    assert latest_event(text, RECEIVED) == date(2024, 3, 3)

@@ -14,6 +14,8 @@ import re
 from datetime import date, datetime
 
 _YEAR = re.compile(r"\b(19\d\d|20\d\d)\b")
+_QUOTED_HEADER = re.compile(r"(?:Sent|Date|Envoy\u00e9|Gesendet):\s", re.IGNORECASE)
+_ATTRIBUTION = re.compile(r"On\s.*?\swrote:[ \t]*$", re.DOTALL | re.MULTILINE)
 _ISO_TAIL = re.compile(r"-[01]\d-[0-3]\d\b")
 _SETTINGS = {
     "PREFER_DATES_FROM": "past",
@@ -38,6 +40,8 @@ def _windows(text: str, latest_year: int) -> str:
     for match in _YEAR.finditer(text):
         if int(match.group(1)) > latest_year or _in_reference(text, match):
             continue
+        if _in_reply_header(text, match):
+            continue
         begin = max(0, match.start() - WINDOW)
         iso = _ISO_TAIL.match(text, match.end())  # 2025-03-03 names its year first
         end = iso.end() if iso else match.end()
@@ -53,6 +57,18 @@ def _in_reference(text: str, match: re.Match[str]) -> bool:
     ("CMP-2025-00123") that complainants quote: no date is written so ("2025-03-03" and
     "03-03-2025" have a hyphen on one side only)."""
     return text[match.start() - 1 : match.start()] == "-" == text[match.end() : match.end() + 1]
+
+
+def _in_reply_header(text: str, match: re.Match[str]) -> bool:
+    """Whether the year dates quoted correspondence, not an event: a reply's attribution
+    ("On Sat, 3 Jan 2026 08:33, Ann wrote:", its "wrote:" perhaps on the next line) or a
+    quoted header ("Sent: 3 January 2026 08:33", "Date: ...")."""
+    start = text.rfind("\n", 0, match.start()) + 1
+    end = text.find("\n", match.end())
+    after = text.find("\n", end + 1) if end >= 0 else -1
+    line = text[start : len(text) if end < 0 else end].lstrip("> \t")
+    two_lines = text[start : len(text) if after < 0 else after].lstrip("> \t")
+    return bool(_QUOTED_HEADER.match(line) or _ATTRIBUTION.match(two_lines))
 
 
 def latest_event(text: str, received: datetime) -> date | None:
