@@ -23,8 +23,8 @@ from models import outbox
 from models.database import Database
 from models.schema import Outbox
 from replies.compose import OutgoingMail
-from replies.deliver import OutboxSender
-from replies.smtp import Mailer, SmtpConfig
+from replies.deliver import GATHER_SECONDS, OutboxSender, _GroupCommit, _Step
+from replies.smtp import Mailer, SendResult, SmtpConfig
 from tests.conftest import queue_reply
 from tests.mailstack import free_port
 
@@ -267,8 +267,8 @@ _SEND_IN_A_CHILD = """
 import asyncio, sys
 from datetime import datetime
 from models.database import Database
-from replies.deliver import OutboxSender
-from replies.smtp import Mailer, SmtpConfig
+from replies.deliver import GATHER_SECONDS, OutboxSender, _GroupCommit, _Step
+from replies.smtp import Mailer, SendResult, SmtpConfig
 db, port, lanes, now = Database(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 config = SmtpConfig(host="127.0.0.1", port=port, security="none", connections=lanes)
 sender = OutboxSender(db, Mailer(config, None), lambda: datetime.fromisoformat(now), lanes=lanes)
@@ -411,3 +411,40 @@ async def test_a_database_connection_dropped_mid_batch_is_retried(pg_url: str) -
     assert sorted(handler.message_ids) == sorted(f"m{i}@example.org" for i in range(6))
     assert _status(db) == [("sent", 1)] * 6
     db.dispose()
+
+
+def _delivery(row_id: int) -> outbox.Delivery:
+    return outbox.Delivery(row_id, "main", "a@example.org", "b@example.org", b"", 1)
+
+
+async def test_a_commit_gathers_the_lanes_still_in_smtp() -> None:
+    groups: list[list[int]] = []
+
+    def write(steps: list[_Step]) -> set[int]:
+        groups.append([s.done[0].id for s in steps if s.done is not None])
+        return set()
+
+    commits = _GroupCommit(write)
+
+    async def lane(row_id: int) -> None:
+        commits.sending()
+        await asyncio.sleep(0.0002 * row_id)  # SMTP answers a little apart
+        await commits.submit(_Step((_delivery(row_id), SendResult("sent")), None))
+
+    await asyncio.gather(*(lane(i) for i in range(1, 5)))
+    assert groups == [[1, 2, 3, 4]]  # one transaction, not one a lane
+
+
+async def test_a_lone_step_is_written_without_waiting() -> None:
+    groups: list[int] = []
+
+    def write(steps: list[_Step]) -> set[int]:
+        groups.append(len(steps))
+        return set()
+
+    commits = _GroupCommit(write)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await commits.submit(_Step(None, _delivery(1))) is False  # not moved: not sent
+    assert loop.time() - started < GATHER_SECONDS
+    assert groups == [1]
