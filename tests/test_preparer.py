@@ -18,6 +18,7 @@ from classifiers.loader import load_classifier
 from daemon.mail.values import RawMessage
 from daemon.mailbox.preparer import (
     CRASHED,
+    NICENESS,
     PreparerUnavailable,
     ProcessPreparer,
     Stages,
@@ -88,6 +89,20 @@ def test_one_child_starts_with_the_preparer_and_the_second_with_a_backlog(
         batches = [preparer.submit(_raws(20), OWN) for _ in range(3)]
         assert len(_spawned_children() - before) == 2
         assert all(len(preparer.result(b)) == 20 for b in batches)
+    finally:
+        preparer.close()
+
+
+def test_children_prepare_below_the_daemons_priority(tmp_path: Path) -> None:
+    """Through a backlog the daemon's own work (sending acknowledgements) comes first."""
+    before = _spawned_children()
+    preparer = ProcessPreparer(tmp_path, ClassifierConfig(), "warning")
+    try:
+        assert len(preparer.result(preparer.submit(_raws(2), OWN))) == 2
+        children = _spawned_children() - before
+        assert children
+        wanted = min(19, psutil.Process().nice() + NICENESS)
+        assert {psutil.Process(pid).nice() for pid in children} == {wanted}
     finally:
         preparer.close()
 
