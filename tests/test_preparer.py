@@ -177,7 +177,8 @@ def test_a_child_that_cannot_start_leaves_the_mail_waiting(tmp_path: Path) -> No
 
 
 def test_the_daemons_own_process_does_not_load_scikit_learn(tmp_path: Path) -> None:
-    """The classifier lives in the child: the daemon's RSS is the smaller for it."""
+    """The classifier lives in the child: the daemon's RSS is the smaller for it, and its
+    start the quicker (numpy and fpdf, for letters, cost 0.3 s of it)."""
     config = tmp_path / "candour.toml"
     config.write_text(
         f"""
@@ -202,11 +203,11 @@ username = "u"
         "import daemon.cli.main  # what `candour run` imports\n"
         "from daemon.service.worker import Worker\n"
         f"worker = Worker.build(load_config(Path({str(config)!r})))\n"
-        "loaded = 'sklearn' in sys.modules\n"
+        "loaded = sorted(m for m in ('sklearn', 'numpy', 'fpdf') if m in sys.modules)\n"
         "worker.preparer.close()\n"
         "print(loaded)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
     )
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "[]"

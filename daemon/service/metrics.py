@@ -26,7 +26,6 @@ from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.orm import Session
 
-from classifiers.store import ModelStore
 from daemon.config import MetricsConfig, split_listen
 from daemon.mail.values import Outcome, Result
 from models import status
@@ -160,6 +159,10 @@ class _DatabaseCollector(Collector):
         now: Callable[[], datetime],
         refresh_seconds: float,
     ) -> None:
+        # The model's version is read from its files: numpy and the classifier's modules
+        # are loaded only when metrics are served (the daemon's process does not need them).
+        from classifiers.store import ModelStore
+
         self.db, self.mailboxes, self.now = db, tuple(mailboxes), now
         self.models = ModelStore(state_dir)
         self.refresh_seconds = refresh_seconds
