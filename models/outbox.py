@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from models import bulk, lifecycle
@@ -152,20 +152,57 @@ def prioritise(session: Session, mailbox: str, references: Sequence[str]) -> int
     return int(moved.rowcount or 0)  # type: ignore[attr-defined]
 
 
+# The outbox sender runs these for every few messages it sends: built once, not per call
+# (building an UPDATE ... IN took as long as running it). "ids" expands to the id list.
+_START_SENDING = (
+    update(Outbox)
+    .where(
+        Outbox.id.in_(bindparam("ids", expanding=True)),
+        Outbox.status == "claimed",
+        Outbox.claimed_by == bindparam("worker"),
+    )
+    .values(status="sending", attempts=Outbox.attempts + 1)
+    .returning(Outbox.id)
+    .execution_options(synchronize_session=False)
+)
+_START_SENDING_UNNAMED = (
+    update(Outbox)
+    .where(
+        Outbox.id.in_(bindparam("ids", expanding=True)),
+        Outbox.status == "claimed",
+        Outbox.claimed_by.is_(None),
+    )
+    .values(status="sending", attempts=Outbox.attempts + 1)
+    .returning(Outbox.id)
+    .execution_options(synchronize_session=False)
+)
+_MARK_SENT = (
+    update(Outbox)
+    .where(Outbox.id.in_(bindparam("ids", expanding=True)), Outbox.status != "sent")
+    .values(status="sent", sent_at=bindparam("now"), last_error=None, sent_copy="pending")
+    .returning(Outbox.id, Outbox.kind, Outbox.case_id)
+    .execution_options(synchronize_session=False)
+)
+# Locked in id order (PostgreSQL; SQLite has one writer): outbox transactions of two
+# workers never wait for each other's cases in a circle.
+_CASES = (
+    select(Case)
+    .where(Case.id.in_(bindparam("ids", expanding=True)))
+    .order_by(Case.id)
+    .with_for_update()
+)
+
+
 def start_sending(session: Session, ids: Sequence[int], worker: str = "") -> set[int]:
     """Move rows `worker` still holds in `claimed` to `sending`, just before their SMTP
     transactions; returns the ids moved. A row missing from the answer was taken back
     (its worker was thought gone) and must not be sent."""
     if not ids:
         return set()
-    claimant = Outbox.claimed_by == worker if worker else Outbox.claimed_by.is_(None)
-    moved = session.scalars(
-        update(Outbox)
-        .where(Outbox.id.in_(list(ids)), Outbox.status == "claimed", claimant)
-        .values(status="sending", attempts=Outbox.attempts + 1)
-        .returning(Outbox.id)
-        .execution_options(synchronize_session=False)
-    )
+    if worker:
+        moved = session.scalars(_START_SENDING, {"ids": list(ids), "worker": worker})
+    else:
+        moved = session.scalars(_START_SENDING_UNNAMED, {"ids": list(ids)})
     return set(moved)
 
 
@@ -202,19 +239,10 @@ def mark_sent_many(
     """
     if not delivery_ids:
         return
-    sent = session.execute(
-        update(Outbox)
-        .where(Outbox.id.in_(list(delivery_ids)), Outbox.status != "sent")  # retried writes
-        .values(status="sent", sent_at=now, last_error=None, sent_copy="pending")
-        .returning(Outbox.id, Outbox.kind, Outbox.case_id)
-        .execution_options(synchronize_session=False)
-    ).all()
-    case_ids = {case_id for _, _, case_id in sent if case_id is not None}
-    by_id = (
-        {c.id: c for c in session.scalars(select(Case).where(Case.id.in_(case_ids)))}
-        if case_ids
-        else {}
-    )
+    # status != "sent" in _MARK_SENT: a retried write changes nothing twice.
+    sent = session.execute(_MARK_SENT, {"ids": list(delivery_ids), "now": now}).all()
+    case_ids = sorted({case_id for _, _, case_id in sent if case_id is not None})
+    by_id = {c.id: c for c in session.scalars(_CASES, {"ids": case_ids})} if case_ids else {}
     by_kind: dict[str, list[tuple[int, Case]]] = {}
     for row_id, kind, case_id in sorted(sent):
         if case_id is not None and case_id in by_id:
