@@ -42,13 +42,15 @@ RECONNECT_ATTEMPTS = 3
 
 def reconnecting(work: Callable[[], T], event: str, **fields: Any) -> T:
     """Run `work` (one idempotent transaction), again on a fresh connection when the
-    database dropped the one in use (a restart, a failover, pg_terminate_backend); each
-    retry is logged as `event` with `fields`. Other errors, and a third drop, are raised."""
+    database dropped the one in use (a restart, a failover, pg_terminate_backend), and
+    again when PostgreSQL chose it to break a deadlock or a serialization conflict (it
+    was rolled back whole); each retry is logged as `event` with `fields`. Other errors,
+    and a third failure, are raised."""
     for attempt in range(1, RECONNECT_ATTEMPTS + 1):
         try:
             return work()
         except DBAPIError as exc:
-            if not exc.connection_invalidated or attempt == RECONNECT_ATTEMPTS:
+            if not _retryable(exc) or attempt == RECONNECT_ATTEMPTS:
                 raise
             structlog.get_logger("candour.database").warning(event, attempt=attempt, **fields)
             # A pause for a restarting server; a sleep across a wall-clock change can fail
@@ -56,6 +58,17 @@ def reconnecting(work: Callable[[], T], event: str, **fields: Any) -> T:
             with contextlib.suppress(OSError):
                 time.sleep(0.2 * attempt)
     raise AssertionError("unreachable")
+
+
+# PostgreSQL's SQLSTATEs for a transaction rolled back to break a deadlock, and for one
+# that lost a serialization conflict: running it again is the documented answer.
+RETRY_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    return bool(exc.connection_invalidated) or (
+        getattr(exc.orig, "sqlstate", None) in RETRY_SQLSTATES
+    )
 
 
 def private_dir(path: Path) -> None:

@@ -183,14 +183,7 @@ _MARK_SENT = (
     .returning(Outbox.id, Outbox.kind, Outbox.case_id)
     .execution_options(synchronize_session=False)
 )
-# Locked in id order (PostgreSQL; SQLite has one writer): outbox transactions of two
-# workers never wait for each other's cases in a circle.
-_CASES = (
-    select(Case)
-    .where(Case.id.in_(bindparam("ids", expanding=True)))
-    .order_by(Case.id)
-    .with_for_update()
-)
+_CASES = select(Case).where(Case.id.in_(bindparam("ids", expanding=True)))
 
 
 def start_sending(session: Session, ids: Sequence[int], worker: str = "") -> set[int]:
