@@ -15,7 +15,9 @@ Every pattern is linear in the text's length (no nested quantifiers; bounded gap
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
+
+from classifiers.patterns import PatternSet
 
 _COMPLAINING = (
     r"\b(?:make|making|raise|raising|lodge|lodging|file|filing|submit|submitting|log|logging|"
@@ -23,8 +25,12 @@ _COMPLAINING = (
     r"complaint\b",
     r"\b(?:this|my email|this email|this letter|this message)\s+is\s+(?:a\s+)?"
     r"(?:formal\s+|official\s+)?complaint\b",
-    r"\bi\s+(?:am|'m|wish|want|would like|'d like)\s+(?:to\s+)?complain(?:ing)?\b",
-    r"\bformal\s+complaint\b|\bstage\s+(?:1|2|one|two)\b|\bescalat",
+    # The text is normalised (one space between words), so a space is any whitespace.
+    r"\bi (?:am|wish|want|would like) (?:to )?complain(?:ing)?\b",
+    r"\bi'(?:m|d like) (?:to )?complain(?:ing)?\b",
+    r"\bformal\s+complaint\b",
+    r"\bstage\s+(?:1|2|one|two)\b",
+    r"\bescalat",
 )
 _APOLOGY = (
     r"\b(?:want|expect|deserve|demand|owed|like|need)\s+(?:a|an)\s+"
@@ -40,48 +46,66 @@ _FAILED = (
     r"answered|listened|bothered)\b",
     r"\bstill\s+(?:waiting|no\s+(?:reply|response|answer|word))\b",
 )
-CUES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (name, re.compile(pattern))
+_DATA_REQUEST = (
+    r"\bsubject\s+access\b",
+    r"\bcop(?:y|ies)\s+of\s+(?:all\s+)?(?:my|his|her|our|the)\s+"
+    r"(?:\w+\s+){0,2}?(?:records?|notes|file|data|information)\b",
+    # "personal data you hold on me" is found at "data".
+    r"\b(?:data|information)\s+(?:you|that\s+you)\s+(?:hold|have)\s+(?:on|about)\s+"
+    r"(?:me|him|her|us)\b",
+)
+# Concerns the policies keep apart from complaints and grievances, whoever raises them.
+_WHISTLEBLOWING = (
+    r"\bwhistle-?blow",
+    r"\bpublic interest disclosure\b",
+    r"\bprotected disclosure\b",
+    r"\bspeak(?:ing)? up guardian\b",
+)
+_FRAUD = (
+    r"\bfraud",
+    r"\bembezzl",
+    r"\bfinancial (?:impropriety|irregularit)",
+    r"\bbrib(?:e|ery|ed)\b",
+    r"\b(?:stealing|stole|theft of|misus\w*(?: of)?(?: the)?(?: charity\W?s)?)\s+"
+    r"(?:money|funds|donations)\b",
+    r"\bfalse (?:expense|mileage) claims?\b",
+    r"\bfiddl\w* (?:the )?(?:books|accounts|expenses|mileage)\b",
+)
+DISSATISFACTION = ("complaining", "apology", "failed")
+CONCERNS = ("whistleblowing", "fraud")
+# Every cue's patterns, by name: one PatternSet reads them all in about one pass.
+PATTERNS: tuple[tuple[str, str], ...] = tuple(
+    (name, pattern)
     for name, patterns in (
         ("complaining", _COMPLAINING),
         ("apology", _APOLOGY),
         ("failed", _FAILED),
+        ("data_request", _DATA_REQUEST),
+        ("whistleblowing", _WHISTLEBLOWING),
+        ("fraud", _FRAUD),
     )
     for pattern in patterns
 )
-_DATA_REQUEST = re.compile(
-    r"\bsubject\s+access\b|\bcop(?:y|ies)\s+of\s+(?:all\s+)?(?:my|his|her|our|the)\s+"
-    r"(?:\w+\s+){0,2}?(?:records?|notes|file|data|information)\b|"
-    r"\b(?:personal\s+)?(?:data|information)\s+(?:you|that\s+you)\s+(?:hold|have)\s+"
-    r"(?:on|about)\s+(?:me|him|her|us)\b"
-)
+_CUES = PatternSet(PATTERNS)
 
 
-# Concerns the policies keep apart from complaints and grievances, whoever raises them.
-_CONCERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    (
-        "whistleblowing",
-        re.compile(
-            r"\bwhistle-?blow|\bpublic interest disclosure\b|\bprotected disclosure\b|"
-            r"\bspeak(?:ing)? up guardian\b"
-        ),
-    ),
-    (
-        "fraud",
-        re.compile(
-            r"\bfraud|\bembezzl|\bfinancial (?:impropriety|irregularit)|\bbrib(?:e|ery|ed)\b|"
-            r"\b(?:stealing|stole|theft of|misus\w*(?: of)?(?: the)?(?: charity\W?s)?)\s+"
-            r"(?:money|funds|donations)\b|\bfalse (?:expense|mileage) claims?\b|"
-            r"\bfiddl\w* (?:the )?(?:books|accounts|expenses|mileage)\b"
-        ),
-    ),
-)
+@dataclass(frozen=True)
+class Cues:
+    """What the sender says in so many words."""
+
+    dissatisfaction: tuple[str, ...]  # "apology", "complaining", "failed", sorted
+    data_request: bool  # asks for their (or someone's) own records or data
+    concerns: tuple[str, ...]  # "whistleblowing", "fraud"
 
 
-def concerns(text: str) -> tuple[str, ...]:
-    """Whistleblowing and fraud, when the text raises them in so many words."""
-    found = _normalise(text)
-    return tuple(name for name, pattern in _CONCERNS if pattern.search(found))
+def read(text: str) -> Cues:
+    """Every cue in `text`, in one pass."""
+    found = set(_CUES.hits(_normalise(text)))
+    return Cues(
+        dissatisfaction=tuple(sorted(found.intersection(DISSATISFACTION))),
+        data_request="data_request" in found,
+        concerns=tuple(name for name in CONCERNS if name in found),
+    )
 
 
 def _normalise(text: str) -> str:
@@ -90,10 +114,14 @@ def _normalise(text: str) -> str:
 
 def dissatisfaction(text: str) -> tuple[str, ...]:
     """The kinds of explicit dissatisfaction in `text`: "complaining", "apology", "failed"."""
-    found = _normalise(text)
-    return tuple(sorted({name for name, pattern in CUES if pattern.search(found)}))
+    return read(text).dissatisfaction
 
 
 def data_request(text: str) -> bool:
     """Whether `text` asks for the sender's (or someone's) own records or data."""
-    return _DATA_REQUEST.search(_normalise(text)) is not None
+    return read(text).data_request
+
+
+def concerns(text: str) -> tuple[str, ...]:
+    """Whistleblowing and fraud, when the text raises them in so many words."""
+    return read(text).concerns

@@ -89,10 +89,11 @@ class ModelClassifier:
             confidence = float(row[best])
             risk = self._probability(row, "safeguarding")
             reasons = self.safety.reasons(scan_text(item.subject, item.body), risk)
+            said = cues.read(text)
             asks_data = (
                 self.labels[best] != "data_protection"
                 and self._probability(row, "data_protection") >= ASPECT_PROBABILITY
-            ) or cues.data_request(text)
+            ) or said.data_request
             out.append(
                 Classification(
                     label=self.labels[best],
@@ -102,8 +103,8 @@ class ModelClassifier:
                     flags=("safeguarding",) if reasons else (),
                     reasons=reasons,
                     complaint_probability=self._probability(row, "complaint"),
-                    cues=cues.dissatisfaction(text),
-                    aspects=(*(("data_request",) if asks_data else ()), *cues.concerns(text)),
+                    cues=said.dissatisfaction,
+                    aspects=(*(("data_request",) if asks_data else ()), *said.concerns),
                     language=language.detect(text),
                 )
             )
