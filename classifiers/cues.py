@@ -1,14 +1,16 @@
 """Explicit signals in the sender's own words, beside the model's probabilities.
 
-`dissatisfaction` finds where a sender says in so many words that they are complaining
-about the organisation's service: they say it is a complaint, ask for an apology or an
-explanation of what went wrong, call the service unacceptable or say nobody answered them.
+`read` gives every cue of a message in one pass. Dissatisfaction is where a sender says in
+so many words that they are complaining about the organisation's service: they say it is a
+complaint, ask for an apology or an explanation of what went wrong, call the service
+unacceptable or say nobody answered them.
 It is one of the two signals that stop an out-of-scope signpost (daemon.triage.gate): a
 message that says it is a complaint is handled as one, whatever the model thinks. It is
 read on the text the model reads (quoted history and signature removed), lower-cased.
 
-`data_request` finds an explicit request for the sender's own records or data, which makes
-a complaint that also asks for them a complaint with the `data_request` aspect.
+A data request is an explicit request for the sender's own records or data, which makes a
+complaint that also asks for them a complaint with the `data_request` aspect; concerns are
+whistleblowing and fraud raised in so many words.
 
 Every pattern is linear in the text's length (no nested quantifiers; bounded gaps).
 """
@@ -115,13 +117,3 @@ def _normalise(text: str) -> str:
 def dissatisfaction(text: str) -> tuple[str, ...]:
     """The kinds of explicit dissatisfaction in `text`: "complaining", "apology", "failed"."""
     return read(text).dissatisfaction
-
-
-def data_request(text: str) -> bool:
-    """Whether `text` asks for the sender's (or someone's) own records or data."""
-    return read(text).data_request
-
-
-def concerns(text: str) -> tuple[str, ...]:
-    """Whistleblowing and fraud, when the text raises them in so many words."""
-    return read(text).concerns

@@ -5,8 +5,8 @@ classifiers.cues) are dozens of patterns run on every message. Searching each in
 walks the text once per pattern. A `PatternSet` instead finds, in one pass, where the
 literal words that patterns start with occur, and tries each pattern only at those
 positions; patterns that start with no such word are searched in full. The answer is
-exactly what searching every pattern gives (tests/test_patterns.py checks it on random
-texts), only faster.
+exactly what searching every pattern gives (tests/test_cues.py and
+tests/test_classifier_safety.py check it on random texts), only faster.
 """
 
 from __future__ import annotations

@@ -30,11 +30,9 @@ class SmtpConfig(BaseModel):
     port: int = Field(default=587, ge=1, le=65535)
     security: Literal["none", "starttls", "tls"] = "starttls"
     timeout: float = Field(default=30.0, gt=0)
-    # 16: the outbox commits the verdicts of all its connections together (replies.deliver);
-    # with 8, each commit waited on PostgreSQL for one group of 8 and the outbox fell behind
-    # a 10,000-message backlog (acknowledgements 1-2 s after the last message, 47-49 % of
-    # the raw rate; with 16, 0.2 s and 53-54 %). A crash can leave one message per
-    # connection in doubt (never resent without an operator).
+    # 16: the outbox commits the verdicts of all its connections together (replies.deliver),
+    # and with 8 it fell behind a PostgreSQL backlog (figures: bench/README.md, eleventh
+    # round). A crash can leave one message per connection in doubt.
     connections: int = Field(default=16, ge=1, le=32)
     username: str | None = None
 
