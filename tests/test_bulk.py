@@ -90,3 +90,96 @@ def test_without_buffering_rows_are_ordinary_orm_objects(db: Database) -> None:
         cases.add_event(session, case, NOW, "received")
         assert "candour.bulk.rows" not in session.info
         assert session.scalar(select(func.count(CaseEvent.id))) == 1
+
+
+@pytest.mark.postgres
+def test_on_postgresql_rows_are_copied_with_the_values_an_insert_would_store(
+    pg_url: str,
+) -> None:
+    """COPY, not INSERT, on PostgreSQL: every byte, awkward text, zones and defaults as an
+    INSERT stores them, and no INSERT statement for the buffered tables."""
+    from datetime import timedelta, timezone
+
+    from sqlalchemy import event
+
+    from models.schema import Message
+
+    db = Database(pg_url)
+    db.upgrade()
+    statements: list[str] = []
+    event.listen(
+        db.engine, "before_cursor_execute", lambda _c, _cur, sql, *_a: statements.append(sql)
+    )
+    every_byte = bytes(range(256)) * 4
+    awkward = "tab\there\nnew line \\N back\\slash \u00e9\u2019 \U0001f600 \r end"
+    at = datetime(2026, 3, 2, 12, 30, tzinfo=timezone(timedelta(hours=2)))
+    with db.transaction() as session, bulk.buffered(session):
+        case = _case("CMP-2026-00001")
+        session.add(case)
+        cases.add_event(session, case, at, "received", awkward)
+        values = {
+            "mailbox": "main",
+            "uidvalidity": 7,
+            "uid": 1,
+            "dedupe_key": "k1",
+            "message_id": None,
+            "content_sha256": "0" * 64,
+            "outcome": "created",
+            "reason": None,
+            "received_at": at,
+            "recorded_at": NOW,
+            "raw": every_byte,
+        }  # sender and subject left out: their defaults ("") apply
+        bulk.add(session, Message, values, case)
+    inserts = ("INSERT INTO message", "INSERT INTO case_event")
+    assert not any(s.startswith(inserts) for s in statements)
+    with db.reader() as session:
+        message = session.scalars(select(Message)).one()
+        event_row = session.scalars(select(CaseEvent)).one()
+        assert message.raw == every_byte
+        assert (message.sender, message.subject, message.message_id) == ("", "", None)
+        assert message.received_at == at
+        assert message.received_at.tzinfo == UTC
+        assert message.case_id == event_row.case_id is not None
+        assert event_row.detail == awkward
+        assert event_row.actor == "candour"
+    db.dispose()
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_copy_that_fails_raises_as_a_statement_would(pg_url: str) -> None:
+    """A duplicate row is sqlalchemy's IntegrityError (the pipeline isolates the message at
+    fault by it), and a naive time is refused before anything is written."""
+    from sqlalchemy.exc import IntegrityError
+
+    from models.schema import Message
+
+    db = Database(pg_url)
+    db.upgrade()
+    values = {
+        "mailbox": "main",
+        "uidvalidity": 7,
+        "uid": 1,
+        "dedupe_key": "same",
+        "message_id": None,
+        "content_sha256": "0" * 64,
+        "case_id": None,
+        "outcome": "automatic",
+        "reason": None,
+        "received_at": NOW,
+        "recorded_at": NOW,
+        "raw": b"x",
+    }
+
+    def write(*rows: dict[str, object]) -> None:
+        with db.transaction() as session, bulk.buffered(session):
+            for row in rows:
+                bulk.add(session, Message, row, None)
+
+    with pytest.raises(IntegrityError, match="uq_message_dedupe"):
+        write(values, {**values, "uid": 2})
+    with pytest.raises(ValueError, match="naive"):
+        write({**values, "received_at": NOW.replace(tzinfo=None)})
+    with db.reader() as session:
+        assert session.scalar(select(func.count(Message.id))) == 0
+    db.dispose()
