@@ -47,3 +47,18 @@ def test_the_probe_reads_often_around_the_timed_moments_and_seldom_in_between() 
     assert poll_interval(99_999, 100_000, 250.0) == POLL_SECONDS
     # A small backlog is read as often as before: its whole run takes a few seconds.
     assert poll_interval(100, 1000, 0.5) == pytest.approx(0.45)
+
+
+def test_the_ingest_target_is_judged_from_10000_messages_up_and_only_reported_below() -> None:
+    from bench.results import Suite, targets
+
+    suite = Suite(started="now", machine={}, options={})
+    for size in (1_000, 10_000):
+        run = BacklogRun("postgresql", "run", size, raw_before=1000.0)
+        run.completed, run.seconds = True, size / 400  # 40 % of the ceiling
+        suite.backlog.append(run)
+    verdicts = {name: verdict for name, _, verdict in targets(suite) if "ingest" in name}
+    assert verdicts == {
+        "ingest >= 50 % of raw, 1,000 msgs (postgresql)": "n/a (no target below 10,000)",
+        "ingest >= 50 % of raw, 10,000 msgs (postgresql)": "MISS",
+    }
