@@ -183,3 +183,36 @@ def test_on_postgresql_a_copy_that_fails_raises_as_a_statement_would(pg_url: str
     with db.reader() as session:
         assert session.scalar(select(func.count(Message.id))) == 0
     db.dispose()
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_copy_on_a_lost_connection_invalidates_it(pg_url: str) -> None:
+    """The server went away mid-transaction: OperationalError with connection_invalidated,
+    which Database.transaction's retry reconnects on, as for a statement."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.orm import Session
+
+    db = Database(pg_url)
+    db.upgrade()
+
+    def write_after_the_server_left() -> None:
+        with (
+            db.engine.connect() as other,
+            db.engine.begin() as connection,
+            Session(bind=connection) as session,
+            bulk.buffered(session),
+        ):
+            case = _case("CMP-2026-00001")
+            session.add(case)
+            session.flush()
+            cases.add_event(session, case, NOW, "received")  # buffered: COPY at the end
+            backend = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            # Waits (up to 5 s) until that backend has gone.
+            other.execute(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": backend})
+
+    with pytest.raises(OperationalError) as raised:
+        write_after_the_server_left()
+    assert raised.value.connection_invalidated
+    assert "COPY case_event" in str(raised.value)
+    db.dispose()
