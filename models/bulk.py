@@ -73,42 +73,44 @@ def write(session: Session) -> None:
         # Every row of a table must have the same keys for one executemany.
         values = {**values, "case_id": case.id if case is not None else values.get("case_id")}
         by_model.setdefault(model, []).append(values)
+    connection = session.connection()
+    copying = connection.dialect.name == "postgresql"
     for model, values_list in by_model.items():
         table: Table = model.__table__  # type: ignore[assignment]
-        connection = session.connection()
-        if connection.dialect.name == "postgresql" and _copyable(table, values_list[0]):
-            _copy(connection, table, values_list)
+        left_out = _left_out_defaults(table, values_list[0]) if copying else None
+        if left_out is not None:
+            _copy(connection, table, values_list, left_out)
         else:
             # The Table, not the mapped class: a plain Core executemany.
             session.execute(insert(table), values_list)
 
 
-def _copyable(table: Table, values: dict[str, Any]) -> bool:
-    """Whether COPY gives these rows what an INSERT would: every column left out has no
-    default or a constant one (a callable or SQL default would be skipped)."""
-    return all(
-        column.default is None or column.default.is_scalar
-        for column in table.columns
-        if column.key not in values
-    )
+def _left_out_defaults(table: Table, values: dict[str, Any]) -> list[Column[Any]] | None:
+    """The columns `values` leaves out that have a default, for COPY to fill in; None when
+    one of those defaults is not a constant (COPY would skip a callable or SQL default,
+    so such rows take an INSERT)."""
+    left_out = [c for c in table.columns if c.key not in values and c.default is not None]
+    if not all(c.default is not None and c.default.is_scalar for c in left_out):
+        return None
+    return left_out
 
 
-def _copy(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert `rows` (all with the same keys) with one COPY ... FROM STDIN."""
+def _copy(
+    connection: Connection, table: Table, rows: list[dict[str, Any]], defaults: list[Column[Any]]
+) -> None:
+    """Insert `rows` (all with the same keys) with one COPY ... FROM STDIN, the columns
+    `defaults` set to their constant defaults."""
     import psycopg
     from psycopg import sql
 
     dialect = connection.dialect
     keys = list(rows[0])
     given = [table.c[key] for key in keys]
-    defaults: list[Column[Any]] = [
-        c for c in table.columns if c.key not in rows[0] and c.default is not None
-    ]
-    columns = given + defaults
     constants = [c.default.arg for c in defaults]  # type: ignore[union-attr]
     processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in given]
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(table.name), sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
+        sql.Identifier(table.name),
+        sql.SQL(", ").join(sql.Identifier(c.name) for c in given + defaults),
     )
     driver: Any = connection.connection.driver_connection
     try:
